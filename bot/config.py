@@ -1,0 +1,417 @@
+"""Configuration: feeds.yaml (feeds, topics, channels, schedules) plus secrets from the environment.
+
+Everything is validated once, at start-up, into one typed `Config`. A mistake in
+feeds.yaml raises `ConfigError` whose message names the file, the line, the
+field and what is wrong, e.g.
+
+    feeds.yaml:14: feeds[3].interval: '5 minutes' is not a duration; write 5m
+
+Secrets never live in feeds.yaml: they come from environment variables (or a
+file named by `<NAME>_FILE`, for Docker secrets) and are masked when printed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot.errors import ConfigError
+from bot.match.spec import TopicSpec
+
+DEFAULT_CONFIG = Path("feeds.yaml")
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Read `90s`, `5m`, `1h30m`, `2d` (or a number of seconds) as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration; write 5m")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"{value!r} is negative; a duration is 0 or more")
+        return timedelta(seconds=value)
+    text = str(value).strip().lower().replace(" ", "")
+    if text and _DURATION_PART.sub("", text) == "":
+        total = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+        return timedelta(seconds=total)
+    raise ValueError(f"{str(value)!r} is not a duration; write 5m, 2h or 1d")
+
+
+def format_duration(value: timedelta) -> str:
+    """The inverse of `parse_duration`, for display: 5400 s -> '1h30m'."""
+    seconds = int(value.total_seconds())
+    if seconds == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _check_hhmm(value: str) -> str:
+    if not _HHMM.match(value):
+        raise ValueError(f"{value!r} is not a time of day; write HH:MM, e.g. 08:00")
+    return value
+
+
+def _check_url(value: str) -> str:
+    lowered = value.strip().lower()
+    if not lowered.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http(s) URL; only http:// and https:// feeds work")
+    return value.strip()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeedSpec(_Strict):
+    """One feed to poll."""
+
+    url: str
+    name: str | None = None
+    #: ISO 639-1 language of the feed, a hint for matching and search
+    lang: str | None = None
+    #: overrides settings.poll_interval for this feed
+    interval: Duration | None = None
+
+    _url = field_validator("url")(_check_url)
+
+
+class ChannelSpec(_Strict):
+    """A place alerts go: `console`, `slack:<channel id>` or `telegram:<chat id>[/<topic id>]`."""
+
+    id: str
+    #: topic names this channel follows; empty follows every topic
+    follows: list[str] = Field(default_factory=list)
+    #: `instant` alerts plus a daily digest, or `digest` only
+    mode: Literal["instant", "digest"] = "instant"
+    timezone: str = "UTC"
+    #: local time of the daily digest
+    digest_at: str = "08:00"
+    #: local quiet hours `HH:MM-HH:MM`; alerts are held, never lost
+    quiet: str | None = None
+    #: this channel also receives operational reports (failing feeds, paused channels)
+    admin: bool = False
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if value == "console" or re.fullmatch(r"slack:[A-Z0-9]+", value):
+            return value
+        if re.fullmatch(r"telegram:-?\d+(/\d+)?", value) or re.fullmatch(
+            r"telegram:@\w{5,}", value
+        ):
+            return value
+        raise ValueError(
+            f"{value!r} is not a channel; write console, slack:C0123ABCD or telegram:-1001234567890"
+        )
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone; write e.g. Europe/Kyiv or UTC") from None
+        return value
+
+    _digest_at = field_validator("digest_at")(_check_hhmm)
+
+    @field_validator("quiet")
+    @classmethod
+    def _check_quiet(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        start, sep, end = value.partition("-")
+        if not sep:
+            raise ValueError(f"{value!r} is not a time range; write HH:MM-HH:MM, e.g. 22:00-07:00")
+        _check_hhmm(start.strip())
+        _check_hhmm(end.strip())
+        return f"{start.strip()}-{end.strip()}"
+
+    @property
+    def platform(self) -> Literal["console", "slack", "telegram"]:
+        return "console" if self.id == "console" else self.id.split(":", 1)[0]  # type: ignore[return-value]
+
+
+class Settings(_Strict):
+    """Global knobs; every one has a sensible default."""
+
+    #: where the SQLite database lives (ignored when DATABASE_URL is set)
+    data_dir: Path = Path("data")
+    poll_interval: Duration = timedelta(minutes=15)
+    min_interval: Duration = timedelta(minutes=2)
+    max_interval: Duration = timedelta(hours=6)
+    #: only items newer than this alert; older ones are stored and searchable
+    backlog_age: Duration = timedelta(hours=24)
+    fetch_timeout: Duration = timedelta(seconds=20)
+    #: cap on the decompressed body of one feed, in bytes
+    max_feed_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    concurrency: int = Field(default=50, gt=0)
+    per_host_concurrency: int = Field(default=4, gt=0)
+    #: consecutive errors after which a feed is reported to the admin channel
+    report_after_errors: int = Field(default=3, gt=0)
+    #: hosts that may resolve to private addresses (intranet feeds, tests)
+    allow_private_hosts: list[str] = Field(default_factory=list)
+    #: how often the outbox sender looks for due deliveries
+    send_interval: Duration = timedelta(seconds=5)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Settings:
+        if self.min_interval > self.max_interval:
+            raise ValueError("min_interval is longer than max_interval")
+        return self
+
+
+class FileConfig(_Strict):
+    """The contents of feeds.yaml."""
+
+    settings: Settings = Field(default_factory=Settings)
+    feeds: list[FeedSpec] = Field(default_factory=list)
+    topics: dict[str, TopicSpec] = Field(default_factory=dict)
+    channels: list[ChannelSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> FileConfig:
+        for i, channel in enumerate(self.channels):
+            for topic in channel.follows:
+                if topic not in self.topics:
+                    known = ", ".join(sorted(self.topics)) or "none defined"
+                    raise _LocatedError(
+                        ("channels", i, "follows"),
+                        f"{topic!r} is not a topic (known: {known})",
+                    )
+        seen: set[str] = set()
+        for i, feed in enumerate(self.feeds):
+            if feed.url in seen:
+                raise _LocatedError(("feeds", i, "url"), f"{feed.url} is listed twice")
+            seen.add(feed.url)
+        return self
+
+
+class Secrets(BaseModel):
+    """Tokens and URLs from the environment; masked whenever shown."""
+
+    model_config = ConfigDict(frozen=True)
+
+    database_url: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_webhook_url: str | None = None
+    slack_api_url: str | None = None
+    telegram_api_url: str | None = None
+    #: user ids allowed to administer, on top of workspace/chat admins
+    admin_users: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Secrets:
+        def get(name: str) -> str | None:
+            if value := env.get(name):
+                return value
+            if path := env.get(f"{name}_FILE"):
+                try:
+                    return Path(path).read_text().strip() or None
+                except OSError as e:
+                    raise ConfigError(f"{name}_FILE: cannot read {path}: {e.strerror}") from None
+            return None
+
+        admins = get("SKYWATCH_ADMIN_USERS") or ""
+        return cls(
+            database_url=get("DATABASE_URL"),
+            slack_bot_token=get("SLACK_BOT_TOKEN"),
+            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+            slack_app_token=get("SLACK_APP_TOKEN"),
+            telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
+            telegram_webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"),
+            telegram_webhook_url=get("TELEGRAM_WEBHOOK_URL"),
+            slack_api_url=get("SKYWATCH_SLACK_API_URL"),
+            telegram_api_url=get("SKYWATCH_TELEGRAM_API_URL"),
+            admin_users=tuple(a.strip() for a in admins.split(",") if a.strip()),
+        )
+
+
+class Config(BaseModel):
+    """Everything the bot needs, built once at start-up."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    path: Path
+    file: FileConfig
+    secrets: Secrets
+
+    @property
+    def settings(self) -> Settings:
+        return self.file.settings
+
+    @property
+    def database_url(self) -> str:
+        if self.secrets.database_url is not None:
+            return self.secrets.database_url.get_secret_value()
+        data_dir = self.settings.data_dir
+        if not data_dir.is_absolute():
+            data_dir = self.path.parent / data_dir
+        return f"sqlite:///{data_dir / 'skywatch.db'}"
+
+    def channels(self) -> list[ChannelSpec]:
+        """The configured channels, or the console alone when none is configured."""
+        if self.file.channels:
+            return list(self.file.channels)
+        return [ChannelSpec(id="console", admin=True)]
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration as plain data, secrets replaced by '***'."""
+        data = self.file.model_dump(mode="json", by_alias=True)
+        for key in ("poll_interval", "min_interval", "max_interval", "backlog_age",
+                    "fetch_timeout", "send_interval"):
+            data["settings"][key] = format_duration(getattr(self.settings, key))
+        for spec, feed in zip(self.file.feeds, data["feeds"], strict=True):
+            if spec.interval is not None:
+                feed["interval"] = format_duration(spec.interval)
+        data["channels"] = [c.model_dump(mode="json") for c in self.channels()]
+        env: dict[str, Any] = {}
+        for name, value in self.secrets:
+            if isinstance(value, SecretStr):
+                env[name] = "***" if value.get_secret_value() else None
+            else:
+                env[name] = list(value) if isinstance(value, tuple) else value
+        env["database"] = _mask_url(self.database_url)
+        return {"config_file": str(self.path), **data, "environment": env}
+
+
+def _mask_url(url: str) -> str:
+    """Hide the password in a database URL."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+class _LocatedError(ValueError):
+    """A cross-field error that knows which field it belongs to."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def load_config(path: Path | str = DEFAULT_CONFIG, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate feeds.yaml and the environment, or raise ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file; copy feeds.yaml from the repository") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from None
+    data, lines = _load_yaml(path, text)
+    try:
+        file_config = FileConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_describe(path, e, lines)) from None
+    return Config(path=path, file=file_config, secrets=Secrets.from_env(os.environ if env is None else env))
+
+
+def _load_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[str | int, ...], int]]:
+    """Parse YAML, keeping the line of every key and list entry for error messages."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: not valid YAML: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the file must be a mapping with feeds, topics and channels")
+    lines: dict[tuple[str | int, ...], int] = {}
+    if node is not None:
+        _index_lines(node, (), lines)
+    return data, lines
+
+
+def _index_lines(
+    node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[str | int, ...], int]
+) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*path, str(key.value))
+            _index_lines(value, child, out)
+            out[child] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            _index_lines(value, (*path, i), out)
+
+
+def _describe(path: Path, error: ValidationError, lines: dict[tuple[str | int, ...], int]) -> str:
+    """Turn pydantic's errors into `file:line: field: sentence` lines."""
+    messages = []
+    for err in error.errors(include_url=False):
+        loc: tuple[str | int, ...] = tuple(
+            p for p in err["loc"] if not (isinstance(p, str) and "[" in p)
+        )
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _LocatedError):
+            loc = (*loc, *ctx_error.loc)
+        line = _nearest_line(loc, lines)
+        field = _format_loc(loc) or "(top level)"
+        messages.append(f"{path}:{line}: {field}: {_sentence(err)}")
+    return "\n".join(messages)
+
+
+def _nearest_line(loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> int:
+    while loc and loc not in lines:
+        loc = loc[:-1]
+    return lines.get(loc, 1)
+
+
+def _format_loc(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _sentence(err: Any) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known setting (check the spelling)"
+    if kind == "value_error":
+        return str(err["ctx"]["error"])
+    message = str(err["msg"])
+    return message[0].lower() + message[1:] if message else kind

@@ -1,0 +1,1 @@
+"""Topic matching and story clustering: pure functions over normalized items."""
