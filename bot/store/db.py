@@ -131,3 +131,23 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(alembic_config(engine), "head")
     except SQLAlchemyError as e:
         raise StoreError(f"cannot upgrade the database: {e}") from e
+
+
+def insert_ignoring_conflicts(session: Session, table: Any, values: dict[str, Any]) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL; the new id, or None if it existed.
+
+    The unique constraints, not a prior SELECT, decide "already seen": two
+    writers racing on one item cannot both insert it.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).values(**values).on_conflict_do_nothing()
+    pk = list(table.primary_key.columns)
+    if len(pk) == 1:
+        result = session.execute(stmt.returning(pk[0]))
+        row = result.first()
+        return None if row is None else int(row[0])
+    result = session.execute(stmt)
+    return 1 if result.rowcount else None  # type: ignore[attr-defined]

@@ -1,0 +1,36 @@
+"""APScheduler jobs: triggers only, no decisions.
+
+The poll job runs every few seconds and asks the store which feeds are due
+(`next_check_at <= now`); the send job drains the outbox. Neither overlaps
+itself (`max_instances=1`) and missed runs are coalesced into one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+#: how often the store is asked for due feeds; each feed's own schedule lives in the store
+POLL_TICK = timedelta(seconds=15)
+
+
+def build_scheduler(
+    *,
+    poll: Callable[[], Awaitable[object]],
+    send: Callable[[], Awaitable[object]],
+    send_every: timedelta,
+    digest: Callable[[], Awaitable[object]] | None = None,
+) -> AsyncIOScheduler:
+    """A scheduler with the poll, send (and digest) jobs, starting at once."""
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    now = datetime.now(UTC)
+    common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+    scheduler.add_job(poll, "interval", seconds=POLL_TICK.total_seconds(), id="poll",
+                      next_run_time=now, **common)
+    scheduler.add_job(send, "interval", seconds=max(send_every.total_seconds(), 1), id="send",
+                      next_run_time=now, **common)
+    if digest is not None:
+        scheduler.add_job(digest, "interval", minutes=1, id="digest", next_run_time=now, **common)
+    return scheduler

@@ -1,0 +1,208 @@
+"""Feeds in the store: sync from config, due-feed queries, and health bookkeeping.
+
+The scheduler decides nothing: it asks `due_feeds` which feeds have
+`next_check_at <= now`, and the update step writes back the next time computed
+by the pure `bot.feeds.schedule.next_check_at`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.config import FeedSpec
+from bot.errors import StoreError
+from bot.store.schema import Feed
+from bot.types import FeedForUpdate
+
+#: statuses that are polled; "stopped" feeds (410 Gone, removed) are kept but not polled
+POLLED = ("active", "failing")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """One row of `skywatch feeds list` and the chat `feeds` command."""
+
+    id: int
+    url: str
+    name: str | None
+    status: str
+    origin: str
+    last_success_at: datetime | None
+    last_error: str | None
+    consecutive_errors: int
+    items_per_day: float | None
+    next_check_at: datetime
+    item_count: int = 0
+
+
+def to_update(feed: Feed) -> FeedForUpdate:
+    return FeedForUpdate(
+        id=feed.id,
+        url=feed.url,
+        etag=feed.etag,
+        last_modified=feed.last_modified,
+        interval_s=feed.interval_s,
+        consecutive_errors=feed.consecutive_errors,
+        added_at=feed.added_at,
+        items_per_day=feed.items_per_day,
+        lang=feed.lang,
+        title=feed.name or feed.title,
+    )
+
+
+def sync_feeds(session: Session, specs: Sequence[FeedSpec], now: datetime) -> None:
+    """Make the stored config feeds match feeds.yaml; feeds added by commands are left alone.
+
+    A feed removed from the file stops being polled, but its items stay searchable.
+    """
+    stored = {f.url: f for f in session.scalars(select(Feed))}
+    wanted = {spec.url for spec in specs}
+    for spec in specs:
+        interval = int(spec.interval.total_seconds()) if spec.interval else None
+        feed = stored.get(spec.url)
+        if feed is None:
+            session.add(
+                Feed(url=spec.url, name=spec.name, lang=spec.lang, interval_s=interval,
+                     origin="config", status="active", added_at=now, next_check_at=now,
+                     consecutive_errors=0, error_reported=False)
+            )
+            continue
+        feed.name, feed.lang, feed.interval_s = spec.name, spec.lang, interval
+        if feed.origin == "config" and feed.status == "stopped" and feed.last_error is None:
+            feed.status, feed.next_check_at = "active", now  # re-added to the file
+    for url, feed in stored.items():
+        if feed.origin == "config" and url not in wanted and feed.status != "stopped":
+            feed.status, feed.last_error = "stopped", None
+
+
+def add_feed(
+    session: Session, url: str, now: datetime, *, name: str | None = None, origin: str = "command"
+) -> Feed:
+    """Add a feed (or re-activate a stopped one); raises StoreError when it is already polled."""
+    feed = session.scalar(select(Feed).where(Feed.url == url))
+    if feed is not None:
+        if feed.status in POLLED:
+            raise StoreError(f"{url} is already followed")
+        feed.status, feed.next_check_at, feed.consecutive_errors = "active", now, 0
+        feed.last_error, feed.error_reported = None, False
+        return feed
+    feed = Feed(url=url, name=name, origin=origin, status="active", added_at=now,
+                next_check_at=now, consecutive_errors=0, error_reported=False)
+    session.add(feed)
+    session.flush()
+    return feed
+
+
+def remove_feed(session: Session, url_or_id: str) -> Feed:
+    """Stop polling a feed (its items stay searchable); raises StoreError when unknown."""
+    query = select(Feed).where(Feed.url == url_or_id)
+    if url_or_id.isdigit():
+        query = select(Feed).where(Feed.id == int(url_or_id))
+    feed = session.scalar(query)
+    if feed is None or feed.status == "stopped":
+        raise StoreError(f"no followed feed {url_or_id}")
+    feed.status, feed.last_error = "stopped", None
+    return feed
+
+
+def due_feeds(session: Session, now: datetime, limit: int = 10_000) -> list[FeedForUpdate]:
+    """Feeds whose next check is due, the most overdue first."""
+    rows = session.scalars(
+        select(Feed)
+        .where(Feed.status.in_(POLLED), Feed.next_check_at <= now)
+        .order_by(Feed.next_check_at)
+        .limit(limit)
+    )
+    return [to_update(f) for f in rows]
+
+
+def record_success(
+    session: Session,
+    feed_id: int,
+    *,
+    now: datetime,
+    next_check_at: datetime,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    title: str | None = None,
+    site_url: str | None = None,
+    items_per_day: float | None = None,
+    new_items: int = 0,
+    moved_to: str | None = None,
+) -> None:
+    """A 200 or 304: clear the error state and store validators and the next check."""
+    values: dict[str, object] = {
+        "status": "active", "last_check_at": now, "last_success_at": now,
+        "next_check_at": next_check_at, "consecutive_errors": 0, "last_error": None,
+        "error_reported": False,
+    }
+    if etag is not None or last_modified is not None:
+        values.update(etag=etag, last_modified=last_modified)
+    if title:
+        values["title"] = title[:500]
+    if site_url:
+        values["site_url"] = site_url[:2048]
+    if items_per_day is not None:
+        values["items_per_day"] = items_per_day
+    if new_items:
+        values["last_new_item_at"] = now
+    if moved_to and session.scalar(select(Feed.id).where(Feed.url == moved_to)) is None:
+        values["url"] = moved_to
+    session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
+
+
+def record_error(
+    session: Session,
+    feed_id: int,
+    *,
+    now: datetime,
+    error: str,
+    next_check_at: datetime,
+    permanent: bool,
+    report_after: int,
+) -> bool:
+    """Count a failure; True exactly once per run of failures, when it should be reported."""
+    feed = session.get(Feed, feed_id)
+    if feed is None:
+        return False
+    feed.consecutive_errors += 1
+    feed.last_error, feed.last_error_at, feed.last_check_at = error[:1000], now, now
+    feed.next_check_at = next_check_at
+    feed.status = "stopped" if permanent else "failing"
+    should_report = not feed.error_reported and (permanent or feed.consecutive_errors >= report_after)
+    if should_report:
+        feed.error_reported = True
+    return should_report
+
+
+def feed_health(session: Session) -> list[FeedHealth]:
+    """Every feed with its health, for tables."""
+    from sqlalchemy import func
+
+    from bot.store.schema import ItemRow
+
+    counts: dict[int, int] = {
+        feed_id: count
+        for feed_id, count in session.execute(
+            select(ItemRow.feed_id, func.count()).group_by(ItemRow.feed_id)
+        )
+    }
+    return [
+        FeedHealth(
+            id=f.id, url=f.url, name=f.name or f.title, status=f.status, origin=f.origin,
+            last_success_at=f.last_success_at, last_error=f.last_error,
+            consecutive_errors=f.consecutive_errors, items_per_day=f.items_per_day,
+            next_check_at=f.next_check_at, item_count=counts.get(f.id, 0),
+        )
+        for f in session.scalars(select(Feed).order_by(Feed.id))
+    ]
+
+
+def make_all_due(session: Session, now: datetime) -> None:
+    """Mark every polled feed due now (for `run --once` and `poll now`)."""
+    session.execute(update(Feed).where(Feed.status.in_(POLLED)).values(next_check_at=now))

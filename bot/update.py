@@ -1,0 +1,265 @@
+"""THE pipeline: the only place where feeds, matching and the store meet.
+
+For every due feed::
+
+    feed    = store.due_feeds(now)                       # the scheduler decides nothing
+    result  = await fetcher.fetch(feed)                  # network: 200, 304 or FetchError
+    if 304:  store.record_success(feed, next_check)      # parse nothing, alert nothing
+    parsed  = await parser.parse(body)                   # in a worker process
+    items   = [normalize(raw) for raw in parsed.items]   # pure
+    intents = decide(items, store.known_keys(feed))      # pure: insert / update, alert or not
+    matches = {i: matcher.match(i.item) for i in intents if i.alert}   # pure
+    with store.write():                                  # ONE transaction:
+        insert items, matches, and one outbox row per (channel, item)
+        record_success(feed, validators, next_check)
+
+A crash before the commit leaves nothing behind (the next poll sees the items
+as new again); after it, the outbox holds every alert and the sender delivers
+them. One bad feed never stops a run: each feed's outcome is returned and its
+error stored on the feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
+
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.errors import BotError, FetchError
+from bot.feeds.decide import decide_items
+from bot.feeds.normalize import normalize_item
+from bot.feeds.schedule import cache_max_age, next_check_at, update_rate
+from bot.match.topics import TopicMatcher
+from bot.store import channels as channel_store
+from bot.store import feeds as feed_store
+from bot.store import items as item_store
+from bot.store import outbox
+from bot.store.db import Database
+from bot.types import Fetched, FeedForUpdate, FetchResult, Item, Match, ParsedFeed, PollSummary
+
+log = logging.getLogger(__name__)
+
+
+class FeedFetcher(Protocol):
+    async def fetch(self, feed: FeedForUpdate) -> FetchResult: ...
+
+
+class FeedParser(Protocol):
+    async def parse(self, body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    """What happened to one feed in one cycle; logged as one line."""
+
+    feed_id: int
+    url: str
+    status: Literal["fetched", "not_modified", "error"]
+    new_items: int = 0
+    matched: int = 0
+    queued: int = 0
+    error: str | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Pipeline:
+    """Runs update cycles; every effectful part is injected."""
+
+    db: Database
+    fetcher: FeedFetcher
+    parser: FeedParser
+    matcher: TopicMatcher
+    settings: Settings
+    clock: Callable[[], datetime] = utcnow
+    rng: random.Random | None = None
+
+    async def poll_due(self) -> PollSummary:
+        """Update every feed that is due now, concurrently; never raises for one feed."""
+        started = time.monotonic()
+        now = self.clock()
+        due = await asyncio.to_thread(self._due, now)
+        outcomes = await asyncio.gather(*(self.update_feed(feed) for feed in due))
+        return summarize(outcomes, time.monotonic() - started)
+
+    def _due(self, now: datetime) -> list[FeedForUpdate]:
+        with self.db.read() as session:
+            return feed_store.due_feeds(session, now)
+
+    async def update_feed(self, feed: FeedForUpdate) -> FeedOutcome:
+        """Fetch, parse, match and store one feed; errors are recorded, not raised."""
+        try:
+            result = await self.fetcher.fetch(feed)
+            if not isinstance(result, Fetched):
+                await asyncio.to_thread(self._store_not_modified, feed, result.headers)
+                return FeedOutcome(feed.id, feed.url, "not_modified")
+            parsed = await self.parser.parse(result.body, result.headers, result.url)
+            return await asyncio.to_thread(self._store_fetched, feed, result, parsed)
+        except BotError as e:
+            await asyncio.to_thread(self._store_error, feed, e)
+            log.warning("feed failed", extra={"feed": feed.url, "error": str(e)})
+            return FeedOutcome(feed.id, feed.url, "error", error=str(e))
+
+    # -- the write side: each runs in a worker thread, one transaction each ----------
+
+    def _next_check(
+        self,
+        feed: FeedForUpdate,
+        now: datetime,
+        *,
+        headers: Mapping[str, str] | None = None,
+        ttl_minutes: int | None = None,
+        items_per_day: float | None = None,
+        errors: int = 0,
+        retry_after: float | None = None,
+    ) -> datetime:
+        s = self.settings
+        interval = timedelta(seconds=feed.interval_s) if feed.interval_s else s.poll_interval
+        return next_check_at(
+            now=now, interval=interval, min_interval=s.min_interval, max_interval=s.max_interval,
+            items_per_day=items_per_day if items_per_day is not None else feed.items_per_day,
+            ttl_minutes=ttl_minutes, max_age_s=cache_max_age(headers or {}),
+            retry_after_s=retry_after, consecutive_errors=errors, rng=self.rng,
+        )
+
+    def _store_not_modified(self, feed: FeedForUpdate, headers: Mapping[str, str]) -> None:
+        now = self.clock()
+        with self.db.write() as session:
+            feed_store.record_success(
+                session, feed.id, now=now, next_check_at=self._next_check(feed, now, headers=headers)
+            )
+
+    def _store_error(self, feed: FeedForUpdate, error: BotError) -> None:
+        now = self.clock()
+        retry_after = error.retry_after if isinstance(error, FetchError) else None
+        permanent = isinstance(error, FetchError) and error.permanent
+        errors = feed.consecutive_errors + 1
+        next_at = self._next_check(feed, now, errors=errors, retry_after=retry_after)
+        with self.db.write() as session:
+            report = feed_store.record_error(
+                session, feed.id, now=now, error=str(error), next_check_at=next_at,
+                permanent=permanent, report_after=self.settings.report_after_errors,
+            )
+            if report:
+                verb = "stopped" if permanent else f"failing ({errors} errors in a row)"
+                text = f"Feed {feed.title or feed.url} is {verb}: {error}\n{feed.url}"
+                enqueue_report(session, f"feed:{feed.id}:{now.isoformat()}", text, now)
+
+    def _store_fetched(
+        self, feed: FeedForUpdate, fetched: Fetched, parsed: ParsedFeed
+    ) -> FeedOutcome:
+        now = self.clock()
+        items = normalized(parsed, fetched.url, now, feed.lang)
+        first_poll = feed.items_per_day is None and feed.etag is None and feed.last_modified is None
+        with self.db.write() as session:
+            known = item_store.known_keys(session, feed.id, (i.key for i in items))
+            intents = decide_items(
+                items, known, now=now, feed_added_at=feed.added_at,
+                backlog_age=self.settings.backlog_age, first_poll=first_poll and not known,
+            )
+            new, matched, queued = 0, 0, 0
+            for intent in intents:
+                if intent.action == "update":
+                    item_store.update_item(session, feed.id, intent.item)
+                    continue
+                matches = self.matcher.match_item(intent.item)
+                item_id = item_store.insert_item(
+                    session, feed.id, intent.item, now=now, alerted=intent.alert and bool(matches)
+                )
+                if item_id is None:
+                    continue  # another writer stored it first: it alerted there, not here
+                new += 1
+                item_store.insert_matches(session, item_id, matches, now=now)
+                matched += bool(matches)
+                if intent.alert and matches:
+                    queued += enqueue_alerts(
+                        session, item_id, intent.item, matches, feed.title or parsed.title or "",
+                        now,
+                    )
+            elapsed = now - (feed.added_at or now)
+            rate = update_rate(feed.items_per_day, new, min(elapsed, timedelta(days=1)) or
+                               self.settings.poll_interval)
+            feed_store.record_success(
+                session, feed.id, now=now,
+                next_check_at=self._next_check(feed, now, headers=fetched.headers,
+                                               ttl_minutes=parsed.ttl_minutes, items_per_day=rate),
+                etag=fetched.headers.get("etag"),
+                last_modified=fetched.headers.get("last-modified"),
+                title=parsed.title, site_url=parsed.link, items_per_day=rate, new_items=new,
+                moved_to=fetched.moved_to,
+            )
+        return FeedOutcome(feed.id, feed.url, "fetched", new, matched, queued)
+
+
+def normalized(parsed: ParsedFeed, url: str, now: datetime, lang: str | None) -> list[Item]:
+    """Normalize every raw item, dropping the empty ones."""
+    items = (
+        normalize_item(raw, feed_url=url, now=now, lang=lang or parsed.lang) for raw in parsed.items
+    )
+    return [item for item in items if item is not None]
+
+
+def alert_payload(item: Item, matches: Sequence[Match], feed_name: str) -> dict[str, object]:
+    """Everything a notifier renders, snapshotted so delivery needs no joins."""
+    return {
+        "title": item.title,
+        "link": item.link,
+        "feed": feed_name,
+        "published_at": item.published_at.isoformat(),
+        "lang": item.lang,
+        "summary": item.summary,
+        "topics": [m.topic for m in matches],
+        "why": [m.explanation() for m in matches],
+    }
+
+
+def enqueue_alerts(
+    session: Session,
+    item_id: int,
+    item: Item,
+    matches: Sequence[Match],
+    feed_name: str,
+    now: datetime,
+) -> int:
+    """One outbox row per channel that follows any matched topic; returns how many."""
+    payload = alert_payload(item, matches, feed_name)
+    count = 0
+    for channel_id in channel_store.channels_for_topics(session, [m.topic for m in matches]):
+        count += outbox.enqueue(
+            session, channel_id=channel_id, kind="alert", dedup_key=f"alert:{channel_id}:{item_id}",
+            payload=payload, now=now, item_id=item_id,
+        )
+    return count
+
+
+def enqueue_report(session: Session, key: str, text: str, now: datetime) -> None:
+    """An operational notice (failing feed, paused channel) to every admin channel."""
+    for channel_id in channel_store.admin_channel_ids(session):
+        outbox.enqueue(
+            session, channel_id=channel_id, kind="report", dedup_key=f"report:{channel_id}:{key}",
+            payload={"text": text}, now=now,
+        )
+
+
+def summarize(outcomes: Sequence[FeedOutcome], seconds: float) -> PollSummary:
+    return PollSummary(
+        feeds=len(outcomes),
+        fetched=sum(o.status == "fetched" for o in outcomes),
+        not_modified=sum(o.status == "not_modified" for o in outcomes),
+        new_items=sum(o.new_items for o in outcomes),
+        matched=sum(o.matched for o in outcomes),
+        queued=sum(o.queued for o in outcomes),
+        errors=sum(o.status == "error" for o in outcomes),
+        seconds=seconds,
+    )

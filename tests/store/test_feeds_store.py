@@ -1,0 +1,120 @@
+"""Feed bookkeeping in the store, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.config import FeedSpec
+from bot.errors import StoreError
+from bot.store import feeds as feed_store
+from bot.store import items as item_store
+from bot.store.db import Database
+from bot.types import Item
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def specs(*urls: str) -> list[FeedSpec]:
+    return [FeedSpec(url=u, name=u.rsplit("/", 1)[-1]) for u in urls]
+
+
+def test_sync_adds_updates_and_stops_config_feeds(database: Database) -> None:
+    with database.write() as s:
+        feed_store.sync_feeds(s, specs("https://a.example/1", "https://a.example/2"), NOW)
+    with database.write() as s:
+        feed_store.add_feed(s, "https://c.example/added", NOW)
+        feed_store.sync_feeds(s, specs("https://a.example/2"), NOW)
+    with database.read() as s:
+        health = {f.url: f for f in feed_store.feed_health(s)}
+    assert health["https://a.example/1"].status == "stopped"
+    assert health["https://a.example/2"].status == "active"
+    assert health["https://c.example/added"].status == "active"  # commands' feeds are kept
+
+
+def test_due_feeds_are_those_whose_time_has_come(database: Database) -> None:
+    with database.write() as s:
+        feed_store.sync_feeds(s, specs("https://a.example/1", "https://a.example/2"), NOW)
+    with database.read() as s:
+        due = feed_store.due_feeds(s, NOW)
+    assert [f.url for f in due] == ["https://a.example/1", "https://a.example/2"]
+    with database.write() as s:
+        feed_store.record_success(
+            s, due[0].id, now=NOW, next_check_at=NOW + timedelta(minutes=15), etag='"v1"'
+        )
+    with database.read() as s:
+        assert [f.url for f in feed_store.due_feeds(s, NOW)] == ["https://a.example/2"]
+        later = feed_store.due_feeds(s, NOW + timedelta(minutes=16))
+    assert {f.url for f in later} == {"https://a.example/1", "https://a.example/2"}
+    assert next(f for f in later if f.id == due[0].id).etag == '"v1"'
+
+
+def test_errors_count_up_and_report_once(database: Database) -> None:
+    with database.write() as s:
+        feed_store.sync_feeds(s, specs("https://a.example/1"), NOW)
+        feed_id = feed_store.due_feeds(s, NOW)[0].id
+    reports = []
+    for n in range(5):
+        with database.write() as s:
+            reports.append(
+                feed_store.record_error(
+                    s, feed_id, now=NOW, error=f"boom {n}", next_check_at=NOW,
+                    permanent=False, report_after=3,
+                )
+            )
+    assert reports == [False, False, True, False, False]
+    with database.read() as s:
+        (health,) = feed_store.feed_health(s)
+    assert (health.consecutive_errors, health.last_error, health.status) == (5, "boom 4", "failing")
+    with database.write() as s:
+        feed_store.record_success(s, feed_id, now=NOW, next_check_at=NOW)
+        feed_store.record_error(s, feed_id, now=NOW, error="gone", next_check_at=NOW,
+                                permanent=True, report_after=3)
+    with database.read() as s:
+        (health,) = feed_store.feed_health(s)
+        assert feed_store.due_feeds(s, NOW + timedelta(days=1)) == []  # stopped: not polled
+    assert (health.status, health.consecutive_errors) == ("stopped", 1)
+
+
+def test_adding_a_followed_feed_twice_is_refused(database: Database) -> None:
+    with database.write() as s:
+        feed_store.add_feed(s, "https://a.example/f", NOW)
+    with pytest.raises(StoreError, match="already followed"), database.write() as s:
+        feed_store.add_feed(s, "https://a.example/f", NOW)
+    with database.write() as s:
+        feed_store.remove_feed(s, "https://a.example/f")
+    with database.write() as s:
+        feed_store.add_feed(s, "https://a.example/f", NOW)  # re-activating is fine
+    with pytest.raises(StoreError, match="no followed feed"), database.write() as s:
+        feed_store.remove_feed(s, "https://unknown.example/")
+
+
+def test_permanent_redirect_moves_the_feed(database: Database) -> None:
+    with database.write() as s:
+        feed = feed_store.add_feed(s, "https://old.example/rss", NOW)
+    with database.write() as s:
+        feed_store.record_success(s, feed.id, now=NOW, next_check_at=NOW,
+                                  moved_to="https://new.example/rss")
+    with database.read() as s:
+        assert [f.url for f in feed_store.due_feeds(s, NOW)] == ["https://new.example/rss"]
+
+
+def make_item(key: str, title: str = "Patriot battery arrives") -> Item:
+    return Item(key=key, title=title, link=f"https://n.example/{key}", summary="",
+                published_at=NOW, content_hash=f"h-{title}", lang="en")
+
+
+def test_an_item_is_stored_once_per_feed(database: Database) -> None:
+    with database.write() as s:
+        feed = feed_store.add_feed(s, "https://a.example/rss", NOW)
+        first = item_store.insert_item(s, feed.id, make_item("k1"), now=NOW, alerted=True)
+        again = item_store.insert_item(s, feed.id, make_item("k1", "Retitled"), now=NOW,
+                                       alerted=True)
+    assert first is not None and again is None
+    with database.write() as s:
+        item_store.update_item(s, feed.id, make_item("k1", "Retitled"))
+    with database.read() as s:
+        assert item_store.known_keys(s, feed.id, ["k1", "k2"]) == {"k1": "h-Retitled"}
+        stored = item_store.get_item(s, first)
+    assert stored is not None and stored.title == "Retitled"
