@@ -131,6 +131,27 @@ def upgrade(state: State) -> None:
     out.print(f"database is up to date ({_safe_url(database.url)})")
 
 
+@cli.command()
+@click.option("--grace", default="10m", show_default=True, help="How late a feed may be.")
+@pass_state
+def health(state: State, grace: str) -> None:
+    """Exit 0 while the database answers and no feed is overdue by more than GRACE."""
+    from datetime import UTC, datetime
+
+    from bot.config import format_duration, parse_duration
+    from bot.store import feeds as feed_store
+    from bot.store.db import Database
+
+    limit = parse_duration(grace)
+    database = Database(state.config.database_url)
+    with database.read() as session:
+        late = feed_store.most_overdue(session, datetime.now(UTC))
+    if late is not None and late > limit:
+        err.print(f"unhealthy: a feed is {format_duration(late)} overdue; is the scheduler running?")
+        sys.exit(1)
+    out.print("healthy")
+
+
 def _safe_url(url: str) -> str:
     from bot.logs import redact
 

@@ -235,6 +235,8 @@ class Secrets(BaseModel):
     telegram_api_url: str | None = None
     #: user ids allowed to administer, on top of workspace/chat admins
     admin_users: tuple[str, ...] = ()
+    #: SKYWATCH_DATA_DIR overrides settings.data_dir (the Docker image points it at /data)
+    data_dir: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Secrets:
@@ -260,6 +262,7 @@ class Secrets(BaseModel):
             slack_api_url=get("SKYWATCH_SLACK_API_URL"),
             telegram_api_url=get("SKYWATCH_TELEGRAM_API_URL"),
             admin_users=tuple(a.strip() for a in admins.split(",") if a.strip()),
+            data_dir=get("SKYWATCH_DATA_DIR"),
         )
 
 
@@ -280,7 +283,7 @@ class Config(BaseModel):
     def database_url(self) -> str:
         if self.secrets.database_url is not None:
             return self.secrets.database_url.get_secret_value()
-        data_dir = self.settings.data_dir
+        data_dir = Path(self.secrets.data_dir) if self.secrets.data_dir else self.settings.data_dir
         if not data_dir.is_absolute():
             data_dir = self.path.parent / data_dir
         return f"sqlite:///{data_dir / 'skywatch.db'}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -206,3 +206,16 @@ def feed_health(session: Session) -> list[FeedHealth]:
 def make_all_due(session: Session, now: datetime) -> None:
     """Mark every polled feed due now (for `run --once` and `poll now`)."""
     session.execute(update(Feed).where(Feed.status.in_(POLLED)).values(next_check_at=now))
+
+
+def most_overdue(session: Session, now: datetime) -> timedelta | None:
+    """How late the most overdue polled feed is (None: no feed is due). For health checks."""
+    from sqlalchemy import func
+
+    oldest = session.scalar(
+        select(func.min(Feed.next_check_at)).where(Feed.status.in_(POLLED))
+    )
+    if oldest is None:
+        return None
+    oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
+    return max(now - oldest, timedelta(0))
