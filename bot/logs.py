@@ -13,7 +13,7 @@ import sys
 from typing import TextIO
 
 _SECRET_PATTERNS = [
-    re.compile(r"\b\d{5,}:[\w-]{30,}\b"),  # Telegram bot token
+    re.compile(r"(?<!\d)\d{5,}:[\w-]{30,}"),  # Telegram bot token (also inside /bot<TOKEN>/)
     re.compile(r"\bxox[abeoprs]-[\w-]+"),  # Slack tokens
     re.compile(r"\bxapp-[\w-]+"),  # Slack app-level token
     re.compile(r"(https://hooks\.slack\.com/)[\w/]+"),  # response_url / webhooks
