@@ -1,0 +1,243 @@
+"""Text folding and term syntax: the one place that decides what "the same text" means.
+
+Both the terms users write in feeds.yaml and the titles and summaries of items
+go through `fold`, so a term matches whatever folds to the same string:
+
+- NFKC, then casefold: full-width Latin (ＰＡＴＲＩＯＴ), half-width katakana
+  (ﾊﾟﾄﾘｵｯﾄ), ligatures and case all disappear; German ß becomes ss.
+- ё becomes е (Russian writes both), every apostrophe (’ ' ʼ ‘ `) becomes ',
+  every dash and hyphen becomes a space (so air-defense = air defense), and
+  the katakana middle dot ・ becomes a space.
+- The katakana long vowel mark ー, soft hyphens and zero-width characters are
+  dropped (インターセプター = インタセプタ).
+
+Folding changes lengths, so `Folded` keeps, for every folded character, where
+it came from; hits are reported at positions in the ORIGINAL text.
+
+Term syntax (see bot/match/spec.py for the whole YAML) is parsed by
+`parse_term` into `TermPattern`s, the keys of the automaton plus how their
+ends must sit in the text:
+
+    Patriot        a whole word: not inside "patriotic"
+    ракет*         a stem: ракета, ракети, ракетами (the word may go on)
+    *abwehr*       anywhere inside a word: Flugabwehrsystem
+    *abwehr        the end of a word: Flugabwehr, Luftabwehr
+    drone(s)       an optional ending; strike(s|d) lists alternatives
+    パトリオット    Japanese and Chinese terms match anywhere (no word boundaries)
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+
+#: one-to-one replacements applied after NFKC + casefold (positions do not move)
+_ONE_TO_ONE = {
+    "ё": "е",
+    "’": "'",
+    "‘": "'",
+    "ʼ": "'",
+    "`": "'",
+    "´": "'",
+    "ʹ": "'",
+    "-": " ",
+    "‐": " ",
+    "‑": " ",
+    "‒": " ",
+    "–": " ",
+    "—": " ",
+    "―": " ",
+    "−": " ",
+    "・": " ",
+    "\t": " ",
+    "\n": " ",
+    "\r": " ",
+    "\f": " ",
+    "\v": " ",
+}
+_ONE_TO_ONE_RE = re.compile("[" + re.escape("".join(_ONE_TO_ONE)) + "]")
+#: characters that disappear entirely (positions move: see `Folded`)
+_DROP = "ー\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_DROP_RE = re.compile("[" + _DROP + "]")
+#: half-width voicing marks combine with the kana before them under NFKC (ｶﾞ -> ガ)
+_JOINING = frozenset("\uff9e\uff9f")
+
+#: CJK, kana and other scripts written without spaces start here; below it,
+#: letters and digits are "word" characters for boundary checks
+_CJK_START = 0x2E80
+
+
+def _replace_one(match: re.Match[str]) -> str:
+    return _ONE_TO_ONE[match.group()]
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """Folded text plus, when lengths changed, the original span of each character."""
+
+    text: str
+    #: starts[i], ends[i]: the original span that folded character i came from;
+    #: None when folding kept every position (the common case, kept cheap)
+    starts: tuple[int, ...] | None = None
+    ends: tuple[int, ...] | None = None
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span in the original text of the folded span [start, end)."""
+        if self.starts is None or self.ends is None:
+            return start, end
+        return self.starts[start], self.ends[end - 1]
+
+
+def fold(text: str) -> Folded:
+    """Fold `text` for matching (see the module docstring), keeping positions."""
+    normal = unicodedata.normalize("NFKC", text)
+    if normal == text:
+        lowered = normal.casefold()
+        # casefold only ever expands; equal length means one char per char
+        if len(lowered) == len(text):
+            folded = _ONE_TO_ONE_RE.sub(_replace_one, lowered)
+            if _DROP_RE.search(folded) is None:
+                return Folded(folded)
+            return _drop_with_map(folded)
+    return _fold_slowly(text)
+
+
+def fold_plain(text: str) -> str:
+    """Just the folded string (for terms, where positions do not matter)."""
+    return fold(text).text
+
+
+def _drop_with_map(folded: str) -> Folded:
+    kept = [i for i, char in enumerate(folded) if char not in _DROP]
+    return Folded("".join(folded[i] for i in kept), tuple(kept), tuple(i + 1 for i in kept))
+
+
+def _fold_slowly(text: str) -> Folded:
+    """Fold cluster by cluster (a base character and its combining marks)."""
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for start, end in _clusters(text):
+        piece = unicodedata.normalize("NFKC", text[start:end]).casefold()
+        piece = _DROP_RE.sub("", _ONE_TO_ONE_RE.sub(_replace_one, piece))
+        out.append(piece)
+        starts.extend([start] * len(piece))
+        ends.extend([end] * len(piece))
+    return Folded("".join(out), tuple(starts), tuple(ends))
+
+
+def _clusters(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for i in range(1, len(text)):
+        char = text[i]
+        if unicodedata.combining(char) == 0 and char not in _JOINING:
+            spans.append((start, i))
+            start = i
+    if text:
+        spans.append((start, len(text)))
+    return spans
+
+
+def is_word_char(char: str) -> bool:
+    """A letter or digit of a script written with spaces between words."""
+    return char.isalnum() and ord(char) < _CJK_START
+
+
+def has_unspaced_script(text: str) -> bool:
+    """True for Japanese, Chinese (...) text, where words have no boundaries."""
+    return any(ord(char) >= _CJK_START and char.isalnum() for char in text)
+
+
+@dataclass(frozen=True, slots=True)
+class TermPattern:
+    """One automaton key and how its two ends must sit in the folded text."""
+
+    key: str
+    #: the key may start inside a word (term written `*abwehr`, or Japanese)
+    left_free: bool
+    #: the key may end inside a word (term written `ракет*`, or Japanese)
+    right_free: bool
+
+    def fits(self, text: str, start: int, end: int) -> bool:
+        """Whether a hit of this key at [start, end) respects its word boundaries."""
+        if not self.left_free and start > 0 and is_word_char(text[start - 1]):
+            return False
+        return self.right_free or end >= len(text) or not is_word_char(text[end])
+
+
+#: the shortest stem (`ракет*`) allowed: shorter ones match half the dictionary
+MIN_STEM = 3
+#: a term with more alternatives than this is a mistake, not a term
+MAX_VARIANTS = 64
+_GROUP_RE = re.compile(r"\(([^()]*)\)")
+
+
+def parse_term(raw: str) -> list[TermPattern]:
+    """Compile one term as written in feeds.yaml; ValueError says what is wrong."""
+    term = raw.strip()
+    if not term.strip("*"):
+        raise ValueError(f"term {raw!r} is empty")
+    left_free = term.startswith("*")
+    right_free = term.endswith("*")
+    body = term[1 if left_free else 0 : len(term) - 1 if right_free else len(term)]
+    if "*" in body:
+        raise ValueError(f"term {raw!r}: '*' may only start or end a term (ракет*, *abwehr*)")
+    patterns: dict[str, TermPattern] = {}
+    for variant in _expand(raw, body):
+        key = " ".join(fold_plain(variant).split())
+        if not key:
+            raise ValueError(f"term {raw!r} has nothing left to match after folding")
+        unspaced = has_unspaced_script(key)
+        if right_free and not unspaced and len(key) < MIN_STEM:
+            raise ValueError(f"term {raw!r}: a stem needs {MIN_STEM} letters or more before '*'")
+        # "air defense" also matches the closed compound "airdefense"
+        for spelling in {key, key.replace(" ", "")}:
+            patterns[spelling] = TermPattern(
+                spelling, left_free or unspaced, right_free or unspaced
+            )
+    return list(patterns.values())
+
+
+def _expand(raw: str, body: str) -> list[str]:
+    """`defen(c|s)e(s)` -> defence, defense, defences, defenses."""
+    parts = _GROUP_RE.split(body)
+    if any(c in part for part in parts[::2] for c in "()|"):
+        raise ValueError(
+            f"term {raw!r}: unbalanced or nested brackets; write drone(s) or strike(s|d)"
+        )
+    choices: list[list[str]] = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            choices.append([part])
+        else:
+            options = part.split("|")
+            # a single option is optional: drone(s) = drone, drones
+            choices.append(["", *options] if len(options) == 1 else options)
+    variants = ["".join(combo) for combo in itertools.product(*choices)]
+    if len(variants) > MAX_VARIANTS:
+        raise ValueError(f"term {raw!r} expands to {len(variants)} spellings; split it up")
+    return variants
+
+
+_SENTENCE_END_RE = re.compile(r"[.!?;]+(?=\s|$)|[。！？\x00]")
+
+
+def sentence_breaks(text: str) -> list[int]:
+    """Positions where a sentence ends, for `bisect` (the sentence of a position)."""
+    return [m.end() for m in _SENTENCE_END_RE.finditer(text)]
+
+
+def sentence_of(breaks: list[int], position: int) -> int:
+    """The index of the sentence holding `position`."""
+    return bisect_right(breaks, position)
+
+
+def words_between(text: str, end: int, start: int) -> int:
+    """How many words separate a span ending at `end` and one starting at `start`."""
+    if start <= end:
+        return 0
+    return len(text[end:start].split())

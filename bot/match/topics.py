@@ -1,0 +1,314 @@
+"""The topic matcher: every term of every topic in one automaton, rules evaluated on hits.
+
+    compile   TopicSpecs -> one Aho-Corasick automaton over folded term keys
+    match     fold title + summary once, scan once, keep hits whose word
+              boundaries fit, then per topic that was hit: longest hits win,
+              context (`near`/`within`) filters, then all / any / not and score
+
+Scanning cost does not grow with the number of topics, only with the text and
+the hits; topics without a hit are never looked at. Hit positions are in the
+original title or summary, so renderers can highlight them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import ahocorasick
+
+from bot.errors import RuleError
+from bot.match.spec import TopicSpec, Window
+from bot.match.text import (
+    Folded,
+    TermPattern,
+    fold,
+    is_word_char,
+    parse_term,
+    sentence_breaks,
+    sentence_of,
+    words_between,
+)
+from bot.types import Hit, Item, Match
+
+Field = Literal["title", "summary"]
+#: joins title and summary into one scan; no key contains it, so no hit spans both
+_SEPARATOR = "\x00"
+#: the snippet is about this long, cut around the first hit
+SNIPPET_CHARS = 160
+_MARK_OPEN, _MARK_CLOSE = "«", "»"
+
+
+@dataclass(frozen=True, slots=True)
+class _Concept:
+    name: str
+    weight: float
+    near: frozenset[int]
+    window: Window
+
+
+@dataclass(frozen=True, slots=True)
+class _Topic:
+    name: str
+    concepts: tuple[_Concept, ...]
+    all_of: frozenset[int]
+    any_of: frozenset[int]
+    none_of: frozenset[int]
+    threshold: float
+    title_weight: float
+    summary_weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """What one automaton key means for one topic's concept."""
+
+    topic: int
+    concept: int
+    term: str
+    pattern: TermPattern
+
+
+@dataclass(frozen=True, slots=True)
+class _RawHit:
+    concept: int
+    term: str
+    #: positions in the folded, joined text
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class _Scan:
+    """One item, folded and joined, with lazily computed sentence breaks."""
+
+    folded: Folded
+    #: where the separator is in the folded text, and where the summary starts
+    #: in the original joined text
+    title_len: int
+    summary_offset: int
+    _breaks: list[int] | None = None
+
+    def field_of(self, position: int) -> Field:
+        return "title" if position < self.title_len else "summary"
+
+    def sentence(self, position: int) -> int:
+        if self._breaks is None:
+            self._breaks = sentence_breaks(self.folded.text)
+        return sentence_of(self._breaks, position)
+
+
+class TopicMatcher:
+    """Matches items against every configured topic in one pass."""
+
+    def __init__(self, topics: tuple[_Topic, ...], automaton: ahocorasick.Automaton) -> None:
+        self._topics = topics
+        self._automaton = automaton
+        self._empty = len(automaton) == 0
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Topic names, in configuration order."""
+        return tuple(topic.name for topic in self._topics)
+
+    @classmethod
+    def compile(cls, topics: Mapping[str, TopicSpec]) -> TopicMatcher:
+        """Build the matcher; RuleError names the topic and term that cannot compile."""
+        compiled: list[_Topic] = []
+        keys: dict[str, list[_Entry]] = {}
+        for index, (name, spec) in enumerate(topics.items()):
+            compiled.append(_compile_topic(name, spec))
+            for concept_index, (concept_name, concept) in enumerate(spec.concepts.items()):
+                for term in concept.terms:
+                    try:
+                        patterns = parse_term(term)
+                    except ValueError as e:
+                        raise RuleError(f"topic {name!r}: concept {concept_name!r}: {e}") from None
+                    for pattern in patterns:
+                        entry = _Entry(index, concept_index, term, pattern)
+                        keys.setdefault(pattern.key, []).append(entry)
+        automaton = ahocorasick.Automaton()
+        for key, entries in keys.items():
+            automaton.add_word(key, (len(key), tuple(entries)))
+        if keys:
+            automaton.make_automaton()
+        return cls(tuple(compiled), automaton)
+
+    def match_item(self, item: Item) -> list[Match]:
+        """Match a normalized item (title and summary)."""
+        return self.match(item.title, item.summary, item.lang)
+
+    def match(self, title: str, summary: str = "", lang: str | None = None) -> list[Match]:
+        """Every topic the text matches, in configuration order, each with its hits.
+
+        `lang` is accepted as a hint; terms carry their own script rules, so
+        mixed-language items (a Latin "Patriot" in Japanese text) work without it.
+        """
+        if self._empty:
+            return []
+        folded = fold(f"{title}{_SEPARATOR}{summary}")
+        scan = _Scan(folded, folded.text.index(_SEPARATOR), len(title) + 1)
+        per_topic = self._scan(scan.folded.text)
+        matches = []
+        for topic_index in sorted(per_topic):
+            topic = self._topics[topic_index]
+            match = _evaluate(topic, scan, _longest(per_topic[topic_index]), title, summary)
+            if match is not None:
+                matches.append(match)
+        return matches
+
+    def _scan(self, text: str) -> dict[int, list[_RawHit]]:
+        """All hits that respect their word boundaries, grouped by topic."""
+        per_topic: dict[int, list[_RawHit]] = {}
+        for last, (length, entries) in self._automaton.iter(text):
+            end = last + 1
+            start = end - length
+            fits: dict[tuple[bool, bool], bool] = {}
+            for entry in entries:
+                pattern = entry.pattern
+                shape = (pattern.left_free, pattern.right_free)
+                ok = fits.get(shape)
+                if ok is None:
+                    ok = fits[shape] = pattern.fits(text, start, end)
+                if ok:
+                    hit = _RawHit(entry.concept, entry.term, *_whole_word(text, start, end))
+                    per_topic.setdefault(entry.topic, []).append(hit)
+        return per_topic
+
+
+def _whole_word(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen a stem or infix hit to its whole word (ракет* -> ракетами), for highlighting."""
+    while start > 0 and is_word_char(text[start - 1]):
+        start -= 1
+    while end < len(text) and is_word_char(text[end]):
+        end += 1
+    return start, end
+
+
+def _compile_topic(name: str, spec: TopicSpec) -> _Topic:
+    order = {concept: i for i, concept in enumerate(spec.concepts)}
+
+    def indexes(names: list[str], key: str) -> frozenset[int]:
+        for concept in names:
+            if concept not in order:
+                raise RuleError(f"topic {name!r}: {key}: {concept!r} is not a concept")
+        return frozenset(order[concept] for concept in names)
+
+    concepts = []
+    for concept_name, concept in spec.concepts.items():
+        try:
+            window = concept.window
+        except ValueError as e:
+            raise RuleError(f"topic {name!r}: concept {concept_name!r}: {e}") from None
+        near = indexes(concept.near, f"concept {concept_name!r}: near")
+        concepts.append(_Concept(concept_name, concept.weight, near, window))
+    return _Topic(
+        name=name,
+        concepts=tuple(concepts),
+        all_of=indexes(spec.all_of, "all"),
+        any_of=indexes(spec.any_of, "any"),
+        none_of=indexes(spec.none_of, "not"),
+        threshold=spec.threshold,
+        title_weight=spec.title_weight,
+        summary_weight=spec.summary_weight,
+    )
+
+
+def _longest(hits: list[_RawHit]) -> list[_RawHit]:
+    """Drop hits inside a longer hit: "attack drones" (a weapon) hides "attack"."""
+    if len(hits) < 2:
+        return hits
+    hits.sort(key=lambda h: (h.start, h.start - h.end))
+    kept: list[_RawHit] = []
+    reach_start, reach_end = -1, -1
+    for hit in hits:
+        inside = reach_start <= hit.start and hit.end <= reach_end
+        if inside and (hit.end - hit.start) < (reach_end - reach_start):
+            continue
+        kept.append(hit)
+        if hit.end > reach_end:
+            reach_start, reach_end = hit.start, hit.end
+    return kept
+
+
+def _in_context(topic: _Topic, hit: _RawHit, hits: list[_RawHit], scan: _Scan) -> bool:
+    """Whether a hit of a concept with `near` has a context hit within its window."""
+    concept = topic.concepts[hit.concept]
+    unit, size = concept.window
+    field = scan.field_of(hit.start)
+    for other in hits:
+        if other.concept not in concept.near:
+            continue
+        if unit == "item":
+            return True
+        if scan.field_of(other.start) != field:
+            continue
+        if unit == "field":
+            return True
+        if unit == "sentence":
+            if scan.sentence(other.start) == scan.sentence(hit.start):
+                return True
+            continue
+        first, second = (hit, other) if hit.start <= other.start else (other, hit)
+        if unit == "chars" and second.start - first.end <= size:
+            return True
+        if unit == "words" and words_between(scan.folded.text, first.end, second.start) <= size:
+            return True
+    return False
+
+
+def _evaluate(
+    topic: _Topic, scan: _Scan, hits: list[_RawHit], title: str, summary: str
+) -> Match | None:
+    """Apply all / any / not / threshold to one topic's hits."""
+    counted = [
+        hit
+        for hit in hits
+        if not topic.concepts[hit.concept].near or _in_context(topic, hit, hits, scan)
+    ]
+    present = {hit.concept for hit in counted}
+    if present & topic.none_of or not topic.all_of <= present:
+        return None
+    if topic.any_of and not topic.any_of & present:
+        return None
+    positive = topic.all_of | topic.any_of
+    best: dict[int, float] = {}
+    for hit in counted:
+        if hit.concept in positive:
+            weight = topic.title_weight if hit.start < scan.title_len else topic.summary_weight
+            best[hit.concept] = max(best.get(hit.concept, 0.0), weight)
+    score = sum(topic.concepts[c].weight * weight for c, weight in best.items())
+    if score < topic.threshold:
+        return None
+    shown = tuple(_to_hit(topic, hit, scan) for hit in counted if hit.concept in positive)
+    return Match(topic.name, score, shown, snippet(title, summary, shown))
+
+
+def _to_hit(topic: _Topic, hit: _RawHit, scan: _Scan) -> Hit:
+    start, end = scan.folded.original_span(hit.start, hit.end)
+    field: Field = "title"
+    if hit.start > scan.title_len:
+        field = "summary"
+        # offsets in the joined text count the title and the separator
+        start, end = start - scan.summary_offset, end - scan.summary_offset
+    return Hit(topic.concepts[hit.concept].name, hit.term, field, start, end)
+
+
+def snippet(title: str, summary: str, hits: tuple[Hit, ...]) -> str:
+    """About SNIPPET_CHARS of the title (or summary) with the hits marked «like this»."""
+    field: Field = "title" if any(h.field == "title" for h in hits) else "summary"
+    text = title if field == "title" else summary
+    spans = sorted({(h.start, h.end) for h in hits if h.field == field})
+    if not spans:
+        return text[:SNIPPET_CHARS]
+    lo = max(0, min(spans[0][0] - SNIPPET_CHARS // 3, len(text) - SNIPPET_CHARS))
+    hi = min(len(text), lo + SNIPPET_CHARS)
+    out, cursor = [], lo
+    for start, end in spans:
+        if start < cursor or end > hi:
+            continue  # overlapping or cut off by the window: leave unmarked
+        out += [text[cursor:start], _MARK_OPEN, text[start:end], _MARK_CLOSE]
+        cursor = end
+    out.append(text[cursor:hi])
+    return ("…" if lo > 0 else "") + "".join(out) + ("…" if hi < len(text) else "")
