@@ -36,6 +36,9 @@ class FeedForUpdate:
     items_per_day: float | None = None
     lang: str | None = None
     title: str | None = None
+    #: the last poll, successful or not, and the last successful one (None: never)
+    last_check_at: datetime | None = None
+    last_success_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,14 +26,14 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.errors import BotError, FetchError
+from bot.errors import BotError, FetchError, StoreError
 from bot.feeds.decide import decide_items
 from bot.feeds.normalize import normalize_item
 from bot.feeds.schedule import cache_max_age, next_check_at, update_rate
@@ -54,6 +54,21 @@ class FeedFetcher(Protocol):
 
 class FeedParser(Protocol):
     async def parse(self, body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed: ...
+
+
+#: most feeds written in one transaction (group commit)
+WRITE_BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    """A feed's fetch-and-parse result, waiting for the writer."""
+
+    feed: FeedForUpdate
+    headers: Mapping[str, str] = field(default_factory=dict)
+    fetched: Fetched | None = None
+    parsed: ParsedFeed | None = None
+    error: BotError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,30 +101,89 @@ class Pipeline:
     rng: random.Random | None = None
 
     async def poll_due(self) -> PollSummary:
-        """Update every feed that is due now, concurrently; never raises for one feed."""
+        """Update every feed that is due now; never raises for one feed.
+
+        Fetching and parsing run concurrently; a single writer task commits the
+        results in batches (group commit): whatever has arrived is written in one
+        transaction, each feed inside its own SAVEPOINT so one bad feed cannot
+        spoil the others. A slow feed never holds up the writes of fast ones.
+        """
         started = time.monotonic()
-        now = self.clock()
-        due = await asyncio.to_thread(self._due, now)
-        outcomes = await asyncio.gather(*(self.update_feed(feed) for feed in due))
+        due = await asyncio.to_thread(self._due, self.clock())
+        queue: asyncio.Queue[_Result | None] = asyncio.Queue()
+        writer = asyncio.create_task(self._write_results(queue))
+
+        async def produce(feed: FeedForUpdate) -> None:
+            await queue.put(await self._fetch_and_parse(feed))
+
+        try:
+            await asyncio.gather(*(produce(feed) for feed in due))
+        finally:
+            await queue.put(None)
+            outcomes = await writer
         return summarize(outcomes, time.monotonic() - started)
+
+    async def update_feed(self, feed: FeedForUpdate) -> FeedOutcome:
+        """Fetch, parse, match and store one feed; errors are recorded, not raised."""
+        result = await self._fetch_and_parse(feed)
+        (outcome,) = await asyncio.to_thread(self._write_batch, [result])
+        return outcome
 
     def _due(self, now: datetime) -> list[FeedForUpdate]:
         with self.db.read() as session:
             return feed_store.due_feeds(session, now)
 
-    async def update_feed(self, feed: FeedForUpdate) -> FeedOutcome:
-        """Fetch, parse, match and store one feed; errors are recorded, not raised."""
+    async def _fetch_and_parse(self, feed: FeedForUpdate) -> _Result:
         try:
             result = await self.fetcher.fetch(feed)
             if not isinstance(result, Fetched):
-                await asyncio.to_thread(self._store_not_modified, feed, result.headers)
-                return FeedOutcome(feed.id, feed.url, "not_modified")
+                return _Result(feed, headers=result.headers)
             parsed = await self.parser.parse(result.body, result.headers, result.url)
-            return await asyncio.to_thread(self._store_fetched, feed, result, parsed)
+            return _Result(feed, fetched=result, parsed=parsed)
         except BotError as e:
-            await asyncio.to_thread(self._store_error, feed, e)
             log.warning("feed failed", extra={"feed": feed.url, "error": str(e)})
-            return FeedOutcome(feed.id, feed.url, "error", error=str(e))
+            return _Result(feed, error=e)
+
+    async def _write_results(self, queue: asyncio.Queue[_Result | None]) -> list[FeedOutcome]:
+        outcomes: list[FeedOutcome] = []
+        done = False
+        while not done:
+            batch: list[_Result] = []
+            item = await queue.get()
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= WRITE_BATCH or queue.empty():
+                    break
+                item = queue.get_nowait()
+            done = item is None
+            if batch:
+                outcomes.extend(await asyncio.to_thread(self._write_batch, batch))
+        return outcomes
+
+    def _write_batch(self, batch: Sequence[_Result]) -> list[FeedOutcome]:
+        """Write many feeds' results in one transaction, each in its own savepoint."""
+        outcomes = []
+        with self.db.write() as session:
+            for result in batch:
+                try:
+                    with session.begin_nested():
+                        outcomes.append(self._apply(session, result))
+                except Exception as e:  # a bug or bad data in one feed must not stop the rest
+                    log.exception("storing feed failed", extra={"feed": result.feed.url})
+                    error = StoreError(f"could not store this feed's items: {e}")
+                    with session.begin_nested():
+                        outcomes.append(self._apply(session, _Result(result.feed, error=error)))
+        return outcomes
+
+    def _apply(self, session: Session, result: _Result) -> FeedOutcome:
+        feed = result.feed
+        if result.error is not None:
+            self._store_error(session, feed, result.error)
+            return FeedOutcome(feed.id, feed.url, "error", error=str(result.error))
+        if result.fetched is None or result.parsed is None:
+            self._store_not_modified(session, feed, result.headers)
+            return FeedOutcome(feed.id, feed.url, "not_modified")
+        return self._store_fetched(session, feed, result.fetched, result.parsed)
 
     # -- the write side: each runs in a worker thread, one transaction each ----------
 
@@ -133,72 +207,71 @@ class Pipeline:
             retry_after_s=retry_after, consecutive_errors=errors, rng=self.rng,
         )
 
-    def _store_not_modified(self, feed: FeedForUpdate, headers: Mapping[str, str]) -> None:
+    def _store_not_modified(
+        self, session: Session, feed: FeedForUpdate, headers: Mapping[str, str]
+    ) -> None:
         now = self.clock()
-        with self.db.write() as session:
-            feed_store.record_success(
-                session, feed.id, now=now, next_check_at=self._next_check(feed, now, headers=headers)
-            )
+        feed_store.record_success(
+            session, feed.id, now=now, next_check_at=self._next_check(feed, now, headers=headers)
+        )
 
-    def _store_error(self, feed: FeedForUpdate, error: BotError) -> None:
+    def _store_error(self, session: Session, feed: FeedForUpdate, error: BotError) -> None:
         now = self.clock()
         retry_after = error.retry_after if isinstance(error, FetchError) else None
         permanent = isinstance(error, FetchError) and error.permanent
         errors = feed.consecutive_errors + 1
         next_at = self._next_check(feed, now, errors=errors, retry_after=retry_after)
-        with self.db.write() as session:
-            report = feed_store.record_error(
-                session, feed.id, now=now, error=str(error), next_check_at=next_at,
-                permanent=permanent, report_after=self.settings.report_after_errors,
-            )
-            if report:
-                verb = "stopped" if permanent else f"failing ({errors} errors in a row)"
-                text = f"Feed {feed.title or feed.url} is {verb}: {error}\n{feed.url}"
-                enqueue_report(session, f"feed:{feed.id}:{now.isoformat()}", text, now)
+        report = feed_store.record_error(
+            session, feed.id, now=now, error=str(error), next_check_at=next_at,
+            permanent=permanent, report_after=self.settings.report_after_errors,
+        )
+        if report:
+            verb = "stopped" if permanent else f"failing ({errors} errors in a row)"
+            text = f"Feed {feed.title or feed.url} is {verb}: {error}\n{feed.url}"
+            enqueue_report(session, f"feed:{feed.id}:{now.isoformat()}", text, now)
 
     def _store_fetched(
-        self, feed: FeedForUpdate, fetched: Fetched, parsed: ParsedFeed
+        self, session: Session, feed: FeedForUpdate, fetched: Fetched, parsed: ParsedFeed
     ) -> FeedOutcome:
         now = self.clock()
         items = normalized(parsed, fetched.url, now, feed.lang)
-        first_poll = feed.items_per_day is None and feed.etag is None and feed.last_modified is None
-        with self.db.write() as session:
-            known = item_store.known_keys(session, feed.id, (i.key for i in items))
-            intents = decide_items(
-                items, known, now=now, feed_added_at=feed.added_at,
-                backlog_age=self.settings.backlog_age, first_poll=first_poll and not known,
+        first_poll = feed.last_success_at is None
+        known = item_store.known_keys(session, feed.id, (i.key for i in items))
+        intents = decide_items(
+            items, known, now=now, feed_added_at=feed.added_at,
+            backlog_age=self.settings.backlog_age, first_poll=first_poll,
+        )
+        new, matched, queued = 0, 0, 0
+        for intent in intents:
+            if intent.action == "update":
+                item_store.update_item(session, feed.id, intent.item)
+                continue
+            matches = self.matcher.match_item(intent.item)
+            item_id = item_store.insert_item(
+                session, feed.id, intent.item, now=now, alerted=intent.alert and bool(matches)
             )
-            new, matched, queued = 0, 0, 0
-            for intent in intents:
-                if intent.action == "update":
-                    item_store.update_item(session, feed.id, intent.item)
-                    continue
-                matches = self.matcher.match_item(intent.item)
-                item_id = item_store.insert_item(
-                    session, feed.id, intent.item, now=now, alerted=intent.alert and bool(matches)
+            if item_id is None:
+                continue  # another writer stored it first: it alerted there, not here
+            new += 1
+            item_store.insert_matches(session, item_id, matches, now=now)
+            matched += bool(matches)
+            if intent.alert and matches:
+                queued += enqueue_alerts(
+                    session, item_id, intent.item, matches, feed.title or parsed.title or "",
+                    now,
                 )
-                if item_id is None:
-                    continue  # another writer stored it first: it alerted there, not here
-                new += 1
-                item_store.insert_matches(session, item_id, matches, now=now)
-                matched += bool(matches)
-                if intent.alert and matches:
-                    queued += enqueue_alerts(
-                        session, item_id, intent.item, matches, feed.title or parsed.title or "",
-                        now,
-                    )
-            elapsed = now - (feed.added_at or now)
-            rate = update_rate(feed.items_per_day, new, min(elapsed, timedelta(days=1)) or
-                               self.settings.poll_interval)
-            feed_store.record_success(
-                session, feed.id, now=now,
-                next_check_at=self._next_check(feed, now, headers=fetched.headers,
-                                               ttl_minutes=parsed.ttl_minutes, items_per_day=rate),
-                etag=fetched.headers.get("etag"),
-                last_modified=fetched.headers.get("last-modified"),
-                title=parsed.title, site_url=parsed.link, items_per_day=rate, new_items=new,
-                moved_to=fetched.moved_to,
-            )
+        since = feed.last_success_at or feed.added_at or now
+        elapsed = min(now - since, timedelta(days=1)) or self.settings.poll_interval
+        rate = update_rate(feed.items_per_day, new, elapsed)
+        feed_store.record_success(
+            session, feed.id, now=now,
+            next_check_at=self._next_check(feed, now, headers=fetched.headers,
+                                           ttl_minutes=parsed.ttl_minutes, items_per_day=rate),
+            etag=fetched.headers.get("etag"),
+            last_modified=fetched.headers.get("last-modified"),
+            title=parsed.title, site_url=parsed.link, items_per_day=rate, new_items=new,
+            moved_to=fetched.moved_to,
+        )
         return FeedOutcome(feed.id, feed.url, "fetched", new, matched, queued)
 
 

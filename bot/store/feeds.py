@@ -52,6 +52,8 @@ def to_update(feed: Feed) -> FeedForUpdate:
         items_per_day=feed.items_per_day,
         lang=feed.lang,
         title=feed.name or feed.title,
+        last_check_at=feed.last_check_at,
+        last_success_at=feed.last_success_at,
     )
 
 

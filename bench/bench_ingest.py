@@ -1,0 +1,211 @@
+"""Ingestion benchmark: Skywatch against `reader` on the same local farm, in the same run.
+
+    python -m bench.bench_ingest [--feeds 1000] [--memory-feeds 10000]
+
+For each system, in a fresh process (so peak memory is its own):
+  cold         every feed new: fetch, parse, store (Skywatch also matches and queues alerts)
+  all-304      nothing changed: conditional GETs answered 304
+  10% changed  a tenth of the feeds have one new item
+Then Skywatch alone with --memory-feeds feeds, for the peak-memory target (< 200 MB).
+Feeds per second and peak RSS (the process and its parser workers) are printed,
+with the ratio Skywatch / reader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CYCLES = ("cold", "all-304", "10% changed")
+
+
+# -- the farm, in its own process --------------------------------------------------------
+
+
+class FarmProcess:
+    def __init__(self, feeds: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.farm", "--feeds", str(feeds)], cwd=ROOT,
+            stdout=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http"):
+            raise RuntimeError("the feed farm did not start")
+        self.feeds = feeds
+
+    def post(self, path: str) -> str:
+        req = urllib.request.Request(self.url + path, method="POST")
+        with urllib.request.urlopen(req, timeout=60) as response:
+            return str(response.read().decode())
+
+    def feed_urls(self) -> list[str]:
+        return [f"{self.url}/f/{i}.xml" for i in range(self.feeds)]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process plus its largest child (parser workers), in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + children) / 1024
+
+
+# -- the systems, each run in a child process ----------------------------------------------
+
+
+def run_reader(farm_url: str, feeds: int, workdir: Path) -> dict[str, Any]:
+    import logging
+
+    from reader import make_reader
+
+    logging.disable(logging.WARNING)
+    reader = make_reader(str(workdir / "reader.sqlite"), search_enabled=False)
+    for i in range(feeds):
+        reader.add_feed(f"{farm_url}/f/{i}.xml")
+    timings: dict[str, float] = {}
+    for cycle in CYCLES:
+        if cycle == "10% changed":
+            _post(farm_url, "/_change?fraction=0.1")
+        started = time.perf_counter()
+        # scheduled=False: update every feed now, like Skywatch's `run --once`
+        reader.update_feeds(workers=16, scheduled=False)
+        timings[cycle] = time.perf_counter() - started
+    entries = reader.get_entry_counts().total
+    return {"seconds": timings, "items": entries, "peak_mb": peak_rss_mb()}
+
+
+def run_skywatch(farm_url: str, feeds: int, workdir: Path, cycles: tuple[str, ...]) -> dict[str, Any]:
+    return asyncio.run(_skywatch(farm_url, feeds, workdir, cycles))
+
+
+async def _skywatch(
+    farm_url: str, feeds: int, workdir: Path, cycles: tuple[str, ...]
+) -> dict[str, Any]:
+    import logging
+
+    from bot.app import App
+    from bot.config import Config, FeedSpec, FileConfig, Secrets, Settings, load_config
+    from bot.store import feeds as feed_store
+
+    logging.disable(logging.WARNING)
+    topics = load_config(ROOT / "feeds.yaml", env={}).file.topics
+    config = Config(
+        path=workdir / "feeds.yaml",
+        file=FileConfig(
+            settings=Settings(data_dir=workdir, allow_private_hosts=["127.0.0.1"],
+                              concurrency=100, per_host_concurrency=100),
+            feeds=[FeedSpec(url=f"{farm_url}/f/{i}.xml") for i in range(feeds)],
+            topics=topics,
+        ),
+        secrets=Secrets(),
+    )
+    timings: dict[str, float] = {}
+    new_items = 0
+    async with App(config) as app:
+        for cycle in cycles:
+            if cycle == "10% changed":
+                _post(farm_url, "/_change?fraction=0.1")
+            with app.db.write() as session:
+                feed_store.make_all_due(session, app.clock())
+            started = time.perf_counter()
+            summary = await app.poll()
+            timings[cycle] = time.perf_counter() - started
+            new_items += summary.new_items
+            if summary.errors:
+                raise RuntimeError(f"{summary.errors} feeds failed in the {cycle} cycle")
+    return {"seconds": timings, "items": new_items, "peak_mb": peak_rss_mb()}
+
+
+def _post(base: str, path: str) -> None:
+    req = urllib.request.Request(base + path, method="POST")
+    with urllib.request.urlopen(req, timeout=60):
+        pass
+
+
+def child_main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.system == "reader":
+            result = run_reader(args.farm, args.feeds, Path(tmp))
+        else:
+            cycles = CYCLES if not args.cold_only else ("cold", "all-304")
+            result = run_skywatch(args.farm, args.feeds, Path(tmp), cycles)
+    print(json.dumps(result))
+
+
+def measure(system: str, farm: FarmProcess, *extra: str) -> dict[str, Any]:
+    farm.post("/_reset")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.bench_ingest", "--child", system, "--farm", farm.url,
+         "--feeds", str(farm.feeds), *extra],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{system} run failed:\n{proc.stderr[-3000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Skywatch vs reader on a local feed farm")
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--memory-feeds", type=int, default=10_000)
+    parser.add_argument("--child", choices=["reader", "skywatch"], dest="system")
+    parser.add_argument("--farm")
+    parser.add_argument("--cold-only", action="store_true")
+    args = parser.parse_args()
+    if args.system:
+        child_main(args)
+        return
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    farm = FarmProcess(args.feeds)
+    try:
+        with console.status(f"reader: {args.feeds} feeds, three cycles"):
+            base = measure("reader", farm)
+        with console.status(f"skywatch: {args.feeds} feeds, three cycles"):
+            ours = measure("skywatch", farm)
+    finally:
+        farm.close()
+    table = Table(title=f"Ingestion: {args.feeds} feeds × 30 items on a loopback farm")
+    for column in ("cycle", "reader feeds/s", "skywatch feeds/s", "ratio"):
+        table.add_column(column, justify="right")
+    for cycle in CYCLES:
+        r = args.feeds / base["seconds"][cycle]
+        s = args.feeds / ours["seconds"][cycle]
+        table.add_row(cycle, f"{r:,.0f}", f"{s:,.0f}", f"{s / r:.1f}×")
+    table.add_row("peak memory", f"{base['peak_mb']:.0f} MB", f"{ours['peak_mb']:.0f} MB", "")
+    console.print(table)
+
+    if args.memory_feeds:
+        big = FarmProcess(args.memory_feeds)
+        try:
+            with console.status(f"skywatch: {args.memory_feeds} feeds, peak memory"):
+                mem = measure("skywatch", big, "--cold-only")
+        finally:
+            big.close()
+        cold = args.memory_feeds / mem["seconds"]["cold"]
+        console.print(
+            f"skywatch with {args.memory_feeds:,} feeds: peak memory {mem['peak_mb']:.0f} MB "
+            f"(target < 200 MB), cold cycle {cold:,.0f} feeds/s"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""A local farm of RSS feeds for benchmarks: N feeds of 30 items, ETag/304, controllable changes.
+
+    python -m bench.farm --feeds 1000          # prints "http://127.0.0.1:PORT" and serves
+
+    GET  /f/<i>.xml          feed i (200 with ETag and Last-Modified, or 304 on a matching validator)
+    POST /_change?fraction=  give that fraction of feeds one new item (a new ETag)
+    POST /_reset             every feed back to its first version
+
+Bodies are generated once per version and kept as bytes, so the farm costs
+little next to the client being measured. The text is generated from word lists
+written for this file; items are about 1 KB, feeds about 30 KB, as on real sites.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+from email.utils import format_datetime
+from datetime import UTC, datetime, timedelta
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+ITEMS = 30
+WORDS = (
+    "air defence battery interceptor drone missile strike city power grid shipment pause "
+    "minister talks summit production joint venture factory ammunition shells radar system "
+    "brigade region overnight attack damage officials said report according statement "
+    "government parliament budget energy winter weather market prices rail port border "
+    "Kyiv Berlin Tokyo Warsaw Kharkiv Odesa Lviv Munich Osaka Vilnius Patriot IRIS-T NASAMS"
+).split()
+BASE_TIME = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+
+
+def _sentence(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize()
+
+
+def _item(feed: int, n: int) -> str:
+    rng = random.Random(feed * 100_003 + n)
+    title = escape(_sentence(rng, rng.randint(7, 12)))
+    summary = escape(". ".join(_sentence(rng, rng.randint(12, 20)) for _ in range(5)) + ".")
+    published = format_datetime(BASE_TIME + timedelta(minutes=n * 7 + feed % 60))
+    link = f"https://news{feed % 97}.example/{feed}/story-{n}"
+    return (
+        f"<item><title>{title}</title><link>{link}</link>"
+        f'<guid isPermaLink="false">farm-{feed}-{n}</guid><pubDate>{published}</pubDate>'
+        f"<description>&lt;p&gt;{summary}&lt;/p&gt;</description></item>"
+    )
+
+
+def render_feed(feed: int, version: int) -> bytes:
+    """Feed `feed` at `version`: the newest 30 items, one more per version."""
+    newest = ITEMS + version
+    items = "".join(_item(feed, n) for n in range(newest - 1, newest - 1 - ITEMS, -1))
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>Farm outlet {feed}</title><link>https://news{feed % 97}.example/</link>"
+        f"<description>Synthetic feed {feed}</description><ttl>15</ttl>{items}</channel></rss>"
+    ).encode()
+
+
+class Farm:
+    def __init__(self, feeds: int) -> None:
+        self.feeds = feeds
+        self.versions = [0] * feeds
+        self.bodies = [render_feed(i, 0) for i in range(feeds)]
+        self.requests = 0
+
+    def etag(self, feed: int) -> str:
+        return f'"{feed}-{self.versions[feed]}"'
+
+    async def serve_feed(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        try:
+            feed = int(request.match_info["feed"])
+            body = self.bodies[feed]
+        except (ValueError, IndexError):
+            raise web.HTTPNotFound() from None
+        etag = self.etag(feed)
+        modified = format_datetime(BASE_TIME + timedelta(hours=self.versions[feed]), usegmt=True)
+        headers = {"ETag": etag, "Last-Modified": modified, "Cache-Control": "max-age=60"}
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=body, headers=headers, content_type="application/rss+xml")
+
+    async def change(self, request: web.Request) -> web.Response:
+        fraction = float(request.query.get("fraction", "0.1"))
+        rng = random.Random(int(request.query.get("seed", "1")))
+        chosen = rng.sample(range(self.feeds), int(self.feeds * fraction))
+        for feed in chosen:
+            self.versions[feed] += 1
+            self.bodies[feed] = render_feed(feed, self.versions[feed])
+        return web.Response(text=str(len(chosen)))
+
+    async def reset(self, request: web.Request) -> web.Response:
+        for feed in range(self.feeds):
+            if self.versions[feed]:
+                self.versions[feed] = 0
+                self.bodies[feed] = render_feed(feed, 0)
+        self.requests = 0
+        return web.Response(text="ok")
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return web.json_response({"requests": self.requests})
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/f/{feed}.xml", self.serve_feed)
+        app.router.add_post("/_change", self.change)
+        app.router.add_post("/_reset", self.reset)
+        app.router.add_get("/_stats", self.stats)
+        return app
+
+
+async def serve(feeds: int, port: int) -> None:
+    runner = web.AppRunner(Farm(feeds).app(), access_log=None, handle_signals=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)
+    await site.start()
+    bound = runner.addresses[0][1]
+    print(f"http://127.0.0.1:{bound}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    try:
+        asyncio.run(serve(args.feeds, args.port))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
