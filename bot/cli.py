@@ -158,6 +158,166 @@ def _safe_url(url: str) -> str:
     return redact(url)
 
 
+# -- feeds ------------------------------------------------------------------------------
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def feeds(ctx: click.Context) -> None:
+    """List and manage the feeds (list, add, remove, import, export)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(feeds_list)
+
+
+def _database(state: State) -> Any:
+    from bot.store.db import Database
+
+    database = Database(state.config.database_url)
+    database.upgrade()
+    return database
+
+
+@feeds.command("list")
+@pass_state
+def feeds_list(state: State) -> None:
+    """Feed health as a table: status, last success, errors, items."""
+    from bot.store import feeds as feed_store
+
+    with _database(state).read() as session:
+        rows = feed_store.feed_health(session)
+    out.print(feed_table(rows))
+
+
+def feed_table(rows: list[Any]) -> Table:
+    table = Table(title=f"{len(rows)} feeds")
+    for column in ("id", "feed", "status", "last success", "errors", "items", "items/day", "last error"):
+        table.add_column(column, overflow="fold")
+    for f in rows:
+        status = {"active": "[green]active", "failing": "[yellow]failing"}.get(f.status, f.status)
+        table.add_row(
+            str(f.id), f.name or f.url, status,
+            f.last_success_at.strftime("%Y-%m-%d %H:%M") if f.last_success_at else "never",
+            str(f.consecutive_errors) if f.consecutive_errors else "",
+            str(f.item_count), f"{f.items_per_day:.1f}" if f.items_per_day is not None else "",
+            (f.last_error or "")[:80],
+        )
+    return table
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--name", help="A display name (default: the feed's title).")
+@pass_state
+def feeds_add(state: State, url: str, name: str | None) -> None:
+    """Add a feed by its URL, or a site's URL (its feed is discovered)."""
+    from bot.feeds.fetch import Fetcher
+    from bot.feeds.guard import check_url
+    from bot.feeds.probe import probe_feed
+    from bot.store import feeds as feed_store
+    from bot.update import utcnow
+
+    check_url(url, state.config.settings.allow_private_hosts)
+
+    async def probe() -> Any:
+        async with Fetcher.from_settings(state.config.settings) as fetcher:
+            return await probe_feed(fetcher, url)
+
+    found = asyncio.run(probe())
+    with _database(state).write() as session:
+        feed_store.add_feed(session, found.url, utcnow(), name=name or found.title, origin="cli")
+    out.print(f"added {found.title} ({found.url}): {len(found.parsed.items)} items now")
+
+
+@feeds.command("remove")
+@click.argument("url_or_id")
+@pass_state
+def feeds_remove(state: State, url_or_id: str) -> None:
+    """Stop polling a feed (by URL or id); its items stay searchable."""
+    from bot.store import feeds as feed_store
+
+    with _database(state).write() as session:
+        feed = feed_store.remove_feed(session, url_or_id)
+    out.print(f"removed {feed.url}")
+
+
+@feeds.command("import")
+@click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_state
+def feeds_import(state: State, opml_file: Path) -> None:
+    """Add every feed of an OPML file (feeds already followed are skipped)."""
+    from rich.progress import track
+
+    from bot.config import check_http_url
+    from bot.errors import StoreError
+    from bot.feeds.opml import read_opml
+    from bot.store import feeds as feed_store
+    from bot.update import utcnow
+
+    outlines = read_opml(opml_file.read_bytes())
+    database = _database(state)
+    added, skipped, refused = 0, 0, []
+    for outline in track(outlines, description="importing", console=err, transient=True):
+        try:
+            check_http_url(outline.url)
+            with database.write() as session:
+                feed_store.add_feed(session, outline.url, utcnow(), name=outline.title,
+                                    origin="opml")
+            added += 1
+        except StoreError:
+            skipped += 1
+        except ValueError as e:
+            refused.append(f"{outline.url}: {e}")
+    out.print(f"imported {added} feeds from {opml_file} ({skipped} already followed)")
+    for line in refused:
+        err.print(f"refused {line}", markup=False)
+
+
+@feeds.command("export")
+@pass_state
+def feeds_export(state: State) -> None:
+    """Print the followed feeds as OPML (save with `> feeds.opml`)."""
+    from bot.feeds.opml import OutlineFeed, write_opml
+    from bot.store import feeds as feed_store
+
+    with _database(state).read() as session:
+        rows = [f for f in feed_store.feed_health(session) if f.status != "stopped"]
+    sys.stdout.buffer.write(write_opml(OutlineFeed(f.url, f.name) for f in rows))
+
+
+@cli.command()
+@click.argument("source")
+@pass_state
+def parse(state: State, source: str) -> None:
+    """Print a feed's parsed, normalized items as JSON lines (SOURCE: a file or a URL)."""
+    from datetime import UTC, datetime
+
+    from bot.feeds.fetch import Fetcher
+    from bot.feeds.parse import parse_feed
+    from bot.update import normalized
+
+    if source.lower().startswith(("http://", "https://")) or "://" in source:
+        async def fetch() -> Any:
+            async with Fetcher.from_settings(state.config.settings) as fetcher:
+                return await fetcher.fetch_url(source)
+
+        fetched = asyncio.run(fetch())
+        body, headers, base = fetched.body, fetched.headers, fetched.url
+    else:
+        try:
+            body, headers, base = Path(source).read_bytes(), {}, None
+        except OSError as e:
+            raise click.ClickException(f"cannot read {source}: {e.strerror}") from None
+    parsed = parse_feed(body, headers, base)
+    now = datetime.now(UTC)
+    for item in normalized(parsed, base or "", now, None):
+        print_json_lines([{
+            "title": item.title, "link": item.link, "id": item.key,
+            "published": item.published_at.isoformat(), "summary": item.summary,
+        }])
+    if parsed.problem:
+        err.print(f"note: the feed is broken and was recovered: {parsed.problem}", markup=False)
+
+
 # -- entry point --------------------------------------------------------------------------
 
 

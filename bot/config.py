@@ -82,7 +82,7 @@ def _check_hhmm(value: str) -> str:
     return value
 
 
-def _check_url(value: str) -> str:
+def check_http_url(value: str) -> str:
     lowered = value.strip().lower()
     if not lowered.startswith(("http://", "https://")):
         raise ValueError(f"{value!r} is not an http(s) URL; only http:// and https:// feeds work")
@@ -103,7 +103,7 @@ class FeedSpec(_Strict):
     #: overrides settings.poll_interval for this feed
     interval: Duration | None = None
 
-    _url = field_validator("url")(_check_url)
+    _url = field_validator("url")(check_http_url)
 
 
 class ChannelSpec(_Strict):

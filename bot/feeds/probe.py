@@ -1,0 +1,49 @@
+"""Find out what a URL a user typed really is: a feed, or a site page that links to one.
+
+Used by `skywatch feeds add`, `skywatch parse URL` and the chat `feeds add`
+command. Every fetch goes through the same guarded Fetcher as polling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.errors import NotAFeedError
+from bot.feeds.parse import parse_feed
+from bot.types import Fetched, ParsedFeed
+
+
+class UrlFetcher(Protocol):
+    async def fetch_url(self, url: str) -> Fetched: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProbedFeed:
+    """The feed found at (or through) a URL."""
+
+    #: the feed's own URL: the given one, or the one a site page advertised
+    url: str
+    parsed: ParsedFeed
+
+    @property
+    def title(self) -> str:
+        return self.parsed.title or self.url
+
+
+async def probe_feed(fetcher: UrlFetcher, url: str) -> ProbedFeed:
+    """Fetch `url`; if it is an HTML page advertising feeds, follow its first feed link.
+
+    Raises FetchError (unreachable, refused address) or ParseError/NotAFeedError.
+    """
+    fetched = await fetcher.fetch_url(url)
+    try:
+        return ProbedFeed(fetched.url, parse_feed(fetched.body, fetched.headers, fetched.url))
+    except NotAFeedError as e:
+        if not e.feed_links:
+            raise NotAFeedError(
+                f"{url} is a web page, not a feed, and it links to no feed", ()
+            ) from None
+        link = e.feed_links[0]
+    fetched = await fetcher.fetch_url(link)
+    return ProbedFeed(fetched.url, parse_feed(fetched.body, fetched.headers, fetched.url))

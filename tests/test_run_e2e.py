@@ -1,0 +1,108 @@
+"""`skywatch run` as a user starts it: a real process, a loopback feed, and Ctrl-C.
+
+With one reachable feed and one whose host cannot be resolved (there is no
+network), the bot prints the matching alert on the console, reports one clear
+fetch error per poll for the other feed, keeps running, and stops cleanly on
+SIGINT.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Loopback Desk</title><link>http://localhost/</link>
+<description>test</description>
+<item><title>Germany sends two more Patriot air defense systems to Ukraine</title>
+<link>http://localhost/news/patriot-delivery</link><guid>loopback-1</guid>
+<pubDate>{date}</pubDate>
+<description>The batteries and interceptor missiles will protect cities from missile attacks.</description></item>
+<item><title>Local bakery wins bread award</title><link>http://localhost/news/bread</link>
+<guid>loopback-2</guid><pubDate>{date}</pubDate><description>Crusty.</description></item>
+</channel></rss>"""
+
+
+class FeedHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        from email.utils import formatdate
+
+        body = FEED.format(date=formatdate(usegmt=True)).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def feed_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FeedHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{server.server_address[1]}/rss"
+    server.shutdown()
+
+
+def read_until(stream_path: Path, needle: str, proc: subprocess.Popen[str], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = stream_path.read_text(errors="replace") if stream_path.exists() else ""
+        if needle in text:
+            return text
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    raise AssertionError(f"{needle!r} did not appear; output so far:\n{text}")
+
+
+def test_run_alerts_on_the_console_survives_a_dead_feed_and_stops_on_ctrl_c(
+    tmp_path: Path, feed_server: str
+) -> None:
+    config = tmp_path / "feeds.yaml"
+    topics = (REPO / "feeds.yaml").read_text(encoding="utf-8").split("\ntopics:\n", 1)[1]
+    topics = topics.split("\nchannels:", 1)[0]
+    config.write_text(
+        "settings:\n  data_dir: state\n  allow_private_hosts: [localhost]\n  fetch_timeout: 5s\n"
+        f"feeds:\n  - {{url: '{feed_server}', name: Loopback Desk, lang: en}}\n"
+        "  - {url: 'http://no-such-host.invalid/rss', name: Nowhere}\n"
+        f"topics:\n{topics}\n",
+        encoding="utf-8",
+    )
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TELEGRAM_"))}
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--config", str(config), "run"],
+            cwd=tmp_path, stdout=stdout, stderr=stderr, text=True, env=env,
+        )
+        try:
+            shown = read_until(out, "Patriot air defense systems", proc, timeout=60)
+            logs = read_until(err, "no-such-host.invalid", proc, timeout=30)
+            assert proc.poll() is None, "the bot stopped after a feed failed"
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    logs = err.read_text()
+    assert code == 0, logs
+    assert "bakery" not in shown  # only matching items alert
+    failures = [line for line in logs.splitlines() if "no-such-host.invalid" in line]
+    assert len(failures) == 1, failures  # one clear line per poll, no traceback
+    assert "Traceback" not in logs
+    assert (tmp_path / "state" / "skywatch.db").exists()
