@@ -1,0 +1,254 @@
+"""The address guard: which URLs and IP addresses a feed fetch may reach (RELIABILITY.md D1).
+
+A feed URL comes from a chat user, so it must never reach this machine or a
+private network (SSRF). String checks on the URL are not enough: one address
+has many spellings (``2130706433``, ``0x7f.1``, ``[::ffff:127.0.0.1]``) and a
+public-looking name can resolve inward. So the decision has two layers:
+
+* `check_url` runs before every request and redirect hop: http(s) only, no
+  userinfo, and literal IP hosts (which aiohttp connects to without asking the
+  resolver) must be public.
+* `GuardedResolver` is the connector's resolver. It drops every resolved
+  address that is not public, so the address that was checked is the address
+  that is connected to (pinned), on every hop, with no second DNS lookup an
+  attacker could rebind.
+
+`is_public_address` is the pure classification both layers share. Python's
+`ipaddress` alone misclassifies some addresses (V5: ``::ffff:127.0.0.1`` is not
+loopback, ``::127.0.0.1`` is global), so embedded IPv4 addresses are unwrapped
+and checked as IPv4. Hosts named in ``allow_private_hosts`` (exact names or
+literal IPs) skip the address check; that is how intranet feeds and tests work.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Collection, Iterable
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from yarl import URL
+
+from bot.errors import BlockedAddressError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+ALLOWED_SCHEMES = frozenset({"http", "https"})
+
+_ALLOW_HINT = "allow it with settings.allow_private_hosts"
+
+#: IPv4 networks that are never a public feed server. `is_global` covers most of
+#: these, but its table has moved between Python releases; this list is ours.
+_BLOCKED_V4 = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8",  # "this network"; 0.0.0.0 connects to this machine
+        "10.0.0.0/8",  # private (RFC 1918)
+        "100.64.0.0/10",  # carrier-grade NAT (RFC 6598); not `is_private` (V5)
+        "127.0.0.0/8",  # loopback
+        "169.254.0.0/16",  # link-local, home of cloud metadata (169.254.169.254)
+        "172.16.0.0/12",  # private
+        "192.0.0.0/24",  # IETF protocol assignments
+        "192.0.2.0/24",  # documentation
+        "192.88.99.0/24",  # 6to4 relay anycast (deprecated)
+        "192.168.0.0/16",  # private
+        "198.18.0.0/15",  # benchmarking
+        "198.51.100.0/24",  # documentation
+        "203.0.113.0/24",  # documentation
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, including 255.255.255.255 broadcast
+    )
+)
+
+#: The only IPv6 unicast space that is routed on the internet (RFC 4291 §2.4).
+_GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
+_BLOCKED_V6 = tuple(
+    ipaddress.IPv6Network(n)
+    for n in (
+        "2001::/23",  # IETF protocol assignments, Teredo (2001::/32) included
+        "2001:db8::/32",  # documentation
+        "3fff::/20",  # documentation (RFC 9637)
+    )
+)
+_MAPPED_V4 = ipaddress.IPv6Network("::ffff:0:0/96")  # ::ffff:a.b.c.d, IPv4-mapped
+_TRANSLATED_V4 = ipaddress.IPv6Network("::ffff:0:0:0/96")  # SIIT, RFC 2765
+_COMPATIBLE_V4 = ipaddress.IPv6Network("::/96")  # ::a.b.c.d, deprecated; also :: and ::1
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # well-known NAT64 prefix (RFC 6052)
+_SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")  # 6to4: bits 16-48 are an IPv4 address
+
+
+def parse_address(text: str) -> IPAddress | None:
+    """Read an IP address in any spelling a resolver accepts, or None if `text` is a name.
+
+    Besides canonical forms this reads the legacy IPv4 spellings that
+    `inet_aton` (and so getaddrinfo and browsers) accept: ``2130706433``,
+    ``127.1``, ``0177.0.0.1``, ``0x7f.0.0.1``.
+    """
+    text = text.strip().rstrip(".") if not text.startswith("[") else text.strip("[]")
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    return _legacy_ipv4(text)
+
+
+def _legacy_ipv4(text: str) -> ipaddress.IPv4Address | None:
+    """The WHATWG URL IPv4 parser: 1-4 parts, each decimal, 0-octal or 0x-hex."""
+    parts = text.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    numbers = []
+    for part in parts:
+        number = _legacy_number(part)
+        if number is None:
+            return None
+        numbers.append(number)
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = last
+    for i, n in enumerate(head):
+        value += n << (8 * (3 - i))
+    return ipaddress.IPv4Address(value)
+
+
+def _legacy_number(part: str) -> int | None:
+    lowered = part.lower()
+    try:
+        if lowered.startswith("0x"):
+            return int(lowered[2:] or "0", 16)
+        if len(lowered) > 1 and lowered.startswith("0"):
+            return int(lowered[1:], 8)
+        return int(lowered, 10) if lowered.isdigit() else None
+    except ValueError:
+        return None
+
+
+def is_public_address(ip: str | IPAddress) -> bool:
+    """True if `ip` is a public unicast address a feed may be fetched from.
+
+    False for this machine, private, link-local, loopback, CGNAT, multicast,
+    reserved, documentation and unspecified addresses, IPv4 and IPv6, also when
+    the IPv4 address is embedded in an IPv6 one (mapped, compatible, translated,
+    NAT64, 6to4). Teredo and local-use NAT64 are refused outright. A string that
+    is not an address at all is not public either.
+    """
+    address = ip if not isinstance(ip, str) else parse_address(ip)
+    if address is None:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        return _is_public_v6(address)
+    return _is_public_v4(address)
+
+
+def _is_public_v4(address: ipaddress.IPv4Address) -> bool:
+    return address.is_global and not any(address in net for net in _BLOCKED_V4)
+
+
+def _is_public_v6(address: ipaddress.IPv6Address) -> bool:
+    address = ipaddress.IPv6Address(int(address))  # drop a %scope; it cannot make it public
+    for prefix in (_MAPPED_V4, _TRANSLATED_V4, _NAT64):
+        if address in prefix:
+            return _is_public_v4(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address in _COMPATIBLE_V4:
+        # ::, ::1 and the deprecated ::a.b.c.d form; no feed server lives here.
+        return False
+    if address in _SIX_TO_FOUR:
+        return _is_public_v4(ipaddress.IPv4Address((int(address) >> 80) & 0xFFFFFFFF))
+    return (
+        address in _GLOBAL_UNICAST_V6
+        and not any(address in net for net in _BLOCKED_V6)
+        and address.is_global
+    )
+
+
+def normalize_host(host: str) -> str:
+    """A host name as compared with the allow list: lower case, no brackets or trailing dot."""
+    return host.strip("[]").rstrip(".").lower()
+
+
+def is_allowed_host(host: str, allow_hosts: Collection[str]) -> bool:
+    """True if the operator allowed `host` (an exact name, or a literal IP in any spelling)."""
+    wanted = normalize_host(host)
+    allowed = {normalize_host(h) for h in allow_hosts}
+    if wanted in allowed:
+        return True
+    address = parse_address(wanted)
+    return address is not None and any(parse_address(h) == address for h in allowed)
+
+
+def check_url(url: str | URL, allow_hosts: Collection[str] = ()) -> None:
+    """Raise `BlockedAddressError` unless `url` may be fetched, as far as the URL alone tells.
+
+    Literal IP hosts are decided here, because aiohttp connects to them without
+    its resolver; names are decided by `GuardedResolver` on the resolved address.
+    """
+    parsed = url if isinstance(url, URL) else _parse(url)
+    scheme = parsed.scheme.lower()
+    if scheme not in ALLOWED_SCHEMES:
+        shown = f"{scheme}: URLs" if scheme else "URLs without a scheme"
+        raise BlockedAddressError(f"refused: {shown} are not feeds; only http:// and https://")
+    if parsed.user is not None or parsed.password is not None:
+        raise BlockedAddressError(
+            "refused: URLs with a user name or password (user:pass@host) are not allowed"
+        )
+    host = parsed.raw_host
+    if not host:
+        raise BlockedAddressError(f"refused: {parsed.human_repr()} has no host")
+    if is_allowed_host(host, allow_hosts):
+        return
+    name = normalize_host(host)
+    if name == "localhost" or name.endswith(".localhost"):
+        # RFC 6761: always this machine, whatever a resolver says.
+        raise BlockedAddressError(f"refused: {name} is this machine; {_ALLOW_HINT}")
+    address = parse_address(name)
+    if address is not None and not is_public_address(address):
+        raise BlockedAddressError(
+            f"refused: {name} is a private address ({address}); {_ALLOW_HINT}"
+        )
+
+
+def _parse(url: str) -> URL:
+    try:
+        return URL(url.strip())
+    except (ValueError, TypeError) as e:
+        raise BlockedAddressError(f"refused: {url!r} is not a valid URL ({e})") from None
+
+
+def refused_resolution(host: str, addresses: Iterable[str]) -> BlockedAddressError:
+    """The error for a name whose every address is private."""
+    shown = ", ".join(sorted(set(addresses))) or "no address"
+    return BlockedAddressError(
+        f"refused: {normalize_host(host)} resolves to a private address ({shown}); {_ALLOW_HINT}"
+    )
+
+
+class GuardedResolver(AbstractResolver):
+    """A resolver that only returns public addresses, except for allowed hosts.
+
+    It wraps aiohttp's default resolver. Because the connector connects to
+    exactly the addresses returned here, the check cannot be raced by a second
+    lookup (DNS rebinding). A name with some public and some private addresses
+    keeps only the public ones.
+    """
+
+    def __init__(
+        self, allow_hosts: Collection[str] = (), inner: AbstractResolver | None = None
+    ) -> None:
+        self._allow = tuple(allow_hosts)
+        self._inner = inner if inner is not None else DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        if is_allowed_host(host, self._allow):
+            return results
+        public = [r for r in results if is_public_address(r["host"])]
+        if not public:
+            raise refused_resolution(host, (r["host"] for r in results))
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
