@@ -318,6 +318,60 @@ def parse(state: State, source: str) -> None:
         err.print(f"note: the feed is broken and was recovered: {parsed.problem}", markup=False)
 
 
+# -- digest -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--channel", "channel_id", default="console", show_default=True,
+              help="The channel, e.g. slack:C0123ABCD.")
+@click.option("--dry-run", is_flag=True, help="Print the digest here; send and record nothing.")
+@click.option("--since", default=None, help="Cover this much time (default: since the last digest).")
+@pass_state
+def digest(state: State, channel_id: str, dry_run: bool, since: str | None) -> None:
+    """Build a channel's digest now: preview it (--dry-run) or send it."""
+    from datetime import UTC, datetime
+
+    from bot.config import parse_duration
+    from bot.notify.digest import FIRST_DIGEST_SPAN, build_digest, digest_preview_rows
+    from bot.store import outbox
+    from bot.store.schema import Channel
+
+    now = datetime.now(UTC)
+    database = _database(state)
+    with database.read() as session:
+        channel = session.get(Channel, channel_id)
+        if channel is None:
+            known = ", ".join(c.id for c in state.config.channels())
+            raise click.ClickException(f"no channel {channel_id} (configured: {known})")
+        start = now - parse_duration(since) if since else (
+            channel.last_digest_at or now - FIRST_DIGEST_SPAN)
+        payload = build_digest(session, channel_id, since=start, until=now)
+    if dry_run:
+        table = Table(title=payload["title"])
+        for column in ("topic", "sources", "story", "outlets"):
+            table.add_column(column, overflow="fold")
+        for row in digest_preview_rows(payload):
+            table.add_row(*row)
+        out.print(table)
+        return
+    if not payload["sections"]:
+        out.print("nothing to send: no stories in that period")
+        return
+    with database.write() as session:
+        outbox.enqueue(session, channel_id=channel_id, kind="digest",
+                       dedup_key=f"digest:{channel_id}:manual:{now.isoformat()}",
+                       payload=payload, now=now)
+    asyncio.run(_send_now(state.config))
+
+
+async def _send_now(config: Config) -> None:
+    from bot.app import App
+
+    async with App(config) as app:
+        summary = await app.send()
+    out.print(f"sent {summary.sent} message(s)")
+
+
 # -- entry point --------------------------------------------------------------------------
 
 
