@@ -28,8 +28,11 @@ def main(names: list[str]) -> int:
         print(f"\n=== bench_{name} ===", flush=True)
         started = time.monotonic()
         code = subprocess.call([sys.executable, "-m", f"bench.bench_{name}"], cwd=HERE.parent)
-        print(f"=== bench_{name}: {'ok' if code == 0 else f'exit {code}'} "
-              f"in {time.monotonic() - started:.0f} s ===", flush=True)
+        print(
+            f"=== bench_{name}: {'ok' if code == 0 else f'exit {code}'} "
+            f"in {time.monotonic() - started:.0f} s ===",
+            flush=True,
+        )
         if code:
             failed.append(name)
     return 1 if failed else 0

@@ -36,8 +36,10 @@ CYCLES = ("cold", "all-304", "10% changed")
 class FarmProcess:
     def __init__(self, feeds: int) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.farm", "--feeds", str(feeds)], cwd=ROOT,
-            stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-m", "bench.farm", "--feeds", str(feeds)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().strip()
@@ -89,7 +91,9 @@ def run_reader(farm_url: str, feeds: int, workdir: Path) -> dict[str, Any]:
     return {"seconds": timings, "items": entries, "peak_mb": peak_rss_mb()}
 
 
-def run_skywatch(farm_url: str, feeds: int, workdir: Path, cycles: tuple[str, ...]) -> dict[str, Any]:
+def run_skywatch(
+    farm_url: str, feeds: int, workdir: Path, cycles: tuple[str, ...]
+) -> dict[str, Any]:
     return asyncio.run(_skywatch(farm_url, feeds, workdir, cycles))
 
 
@@ -107,8 +111,12 @@ async def _skywatch(
     config = Config(
         path=workdir / "feeds.yaml",
         file=FileConfig(
-            settings=Settings(data_dir=workdir, allow_private_hosts=["127.0.0.1"],
-                              concurrency=100, per_host_concurrency=100),
+            settings=Settings(
+                data_dir=workdir,
+                allow_private_hosts=["127.0.0.1"],
+                concurrency=100,
+                per_host_concurrency=100,
+            ),
             feeds=[FeedSpec(url=f"{farm_url}/f/{i}.xml") for i in range(feeds)],
             topics=topics,
         ),
@@ -150,9 +158,22 @@ def child_main(args: argparse.Namespace) -> None:
 def measure(system: str, farm: FarmProcess, *extra: str) -> dict[str, Any]:
     farm.post("/_reset")
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.bench_ingest", "--child", system, "--farm", farm.url,
-         "--feeds", str(farm.feeds), *extra],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        [
+            sys.executable,
+            "-m",
+            "bench.bench_ingest",
+            "--child",
+            system,
+            "--farm",
+            farm.url,
+            "--feeds",
+            str(farm.feeds),
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{system} run failed:\n{proc.stderr[-3000:]}")

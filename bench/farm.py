@@ -1,8 +1,8 @@
-"""A local farm of RSS feeds for benchmarks: N feeds of 30 items, ETag/304, controllable changes.
+"""A local farm of RSS feeds for benchmarks: N feeds of 30 items, ETag/304, changes on demand.
 
     python -m bench.farm --feeds 1000          # prints "http://127.0.0.1:PORT" and serves
 
-    GET  /f/<i>.xml          feed i (200 with ETag and Last-Modified, or 304 on a matching validator)
+    GET  /f/<i>.xml          feed i: 200 with ETag and Last-Modified, or 304 when they match
     POST /_change?fraction=  give that fraction of feeds one new item (a new ETag)
     POST /_reset             every feed back to its first version
 
@@ -17,20 +17,72 @@ import argparse
 import asyncio
 import random
 import sys
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
 ITEMS = 30
-WORDS = (
-    "air defence battery interceptor drone missile strike city power grid shipment pause "
-    "minister talks summit production joint venture factory ammunition shells radar system "
-    "brigade region overnight attack damage officials said report according statement "
-    "government parliament budget energy winter weather market prices rail port border "
-    "Kyiv Berlin Tokyo Warsaw Kharkiv Odesa Lviv Munich Osaka Vilnius Patriot IRIS-T NASAMS"
-).split()
+WORDS = [
+    "air",
+    "defence",
+    "battery",
+    "interceptor",
+    "drone",
+    "missile",
+    "strike",
+    "city",
+    "power",
+    "grid",
+    "shipment",
+    "pause",
+    "minister",
+    "talks",
+    "summit",
+    "production",
+    "joint",
+    "venture",
+    "factory",
+    "ammunition",
+    "shells",
+    "radar",
+    "system",
+    "brigade",
+    "region",
+    "overnight",
+    "attack",
+    "damage",
+    "officials",
+    "said",
+    "report",
+    "according",
+    "statement",
+    "government",
+    "parliament",
+    "budget",
+    "energy",
+    "winter",
+    "weather",
+    "market",
+    "prices",
+    "rail",
+    "port",
+    "border",
+    "Kyiv",
+    "Berlin",
+    "Tokyo",
+    "Warsaw",
+    "Kharkiv",
+    "Odesa",
+    "Lviv",
+    "Munich",
+    "Osaka",
+    "Vilnius",
+    "Patriot",
+    "IRIS-T",
+    "NASAMS",
+]
 BASE_TIME = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
 

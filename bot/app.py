@@ -1,8 +1,8 @@
 """Composition root: build every part from the Config, start and stop them together.
 
-    app = App(config)
-    async with app:              # database upgraded, feeds/channels synced, clients open
-        await app.run_forever()  # or: await app.run_once()
+app = App(config)
+async with app:              # database upgraded, feeds/channels synced, clients open
+    await app.run_forever()  # or: await app.run_once()
 """
 
 from __future__ import annotations
@@ -112,8 +112,12 @@ class App:
         if summary.feeds:
             log.info(
                 "poll: %d feeds, %d fetched, %d not modified, %d new items, %d errors in %.1fs",
-                summary.feeds, summary.fetched, summary.not_modified, summary.new_items,
-                summary.errors, summary.seconds,
+                summary.feeds,
+                summary.fetched,
+                summary.not_modified,
+                summary.new_items,
+                summary.errors,
+                summary.seconds,
             )
         return summary
 
@@ -131,7 +135,8 @@ class App:
     async def run_forever(self) -> None:
         """Run the scheduler until SIGINT or SIGTERM, then stop cleanly."""
         scheduler = build_scheduler(
-            poll=self._guarded(self.poll), send=self._guarded(self.send),
+            poll=self._guarded(self.poll),
+            send=self._guarded(self.send),
             send_every=self.config.settings.send_interval,
         )
         loop = asyncio.get_running_loop()
@@ -139,9 +144,12 @@ class App:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self._stopping.set)
         scheduler.start()
-        log.info("skywatch running: %d feeds, %d topics, channels: %s",
-                 len(self.config.file.feeds), len(self.config.file.topics),
-                 ", ".join(c.id for c in self.config.channels()))
+        log.info(
+            "skywatch running: %d feeds, %d topics, channels: %s",
+            len(self.config.file.feeds),
+            len(self.config.file.topics),
+            ", ".join(c.id for c in self.config.channels()),
+        )
         try:
             await self._stopping.wait()
         finally:

@@ -47,8 +47,14 @@ pass_state = click.make_pass_decorator(State)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "-c", "--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG,
-    envvar="SKYWATCH_CONFIG", show_default=True, show_envvar=True,
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_CONFIG,
+    envvar="SKYWATCH_CONFIG",
+    show_default=True,
+    show_envvar=True,
     help="The configuration file (feeds, topics, channels).",
 )
 @click.version_option(__version__, prog_name="skywatch")
@@ -81,9 +87,15 @@ async def _run(config: Config, once: bool) -> None:
         poll, sent = await app.run_once()
     table = Table(title="skywatch run --once", show_header=False)
     for label, value in [
-        ("feeds", poll.feeds), ("fetched", poll.fetched), ("not modified", poll.not_modified),
-        ("new items", poll.new_items), ("matched", poll.matched), ("alerts queued", poll.queued),
-        ("alerts sent", sent.sent), ("errors", poll.errors), ("time", f"{poll.seconds:.1f} s"),
+        ("feeds", poll.feeds),
+        ("fetched", poll.fetched),
+        ("not modified", poll.not_modified),
+        ("new items", poll.new_items),
+        ("matched", poll.matched),
+        ("alerts queued", poll.queued),
+        ("alerts sent", sent.sent),
+        ("errors", poll.errors),
+        ("time", f"{poll.seconds:.1f} s"),
     ]:
         table.add_row(label, str(value))
     out.print(table)
@@ -147,7 +159,9 @@ def health(state: State, grace: str) -> None:
     with database.read() as session:
         late = feed_store.most_overdue(session, datetime.now(UTC))
     if late is not None and late > limit:
-        err.print(f"unhealthy: a feed is {format_duration(late)} overdue; is the scheduler running?")
+        err.print(
+            f"unhealthy: a feed is {format_duration(late)} overdue; is the scheduler running?"
+        )
         sys.exit(1)
     out.print("healthy")
 
@@ -190,15 +204,27 @@ def feeds_list(state: State) -> None:
 
 def feed_table(rows: list[Any]) -> Table:
     table = Table(title=f"{len(rows)} feeds")
-    for column in ("id", "feed", "status", "last success", "errors", "items", "items/day", "last error"):
+    for column in (
+        "id",
+        "feed",
+        "status",
+        "last success",
+        "errors",
+        "items",
+        "items/day",
+        "last error",
+    ):
         table.add_column(column, overflow="fold")
     for f in rows:
         status = {"active": "[green]active", "failing": "[yellow]failing"}.get(f.status, f.status)
         table.add_row(
-            str(f.id), f.name or f.url, status,
+            str(f.id),
+            f.name or f.url,
+            status,
             f.last_success_at.strftime("%Y-%m-%d %H:%M") if f.last_success_at else "never",
             str(f.consecutive_errors) if f.consecutive_errors else "",
-            str(f.item_count), f"{f.items_per_day:.1f}" if f.items_per_day is not None else "",
+            str(f.item_count),
+            f"{f.items_per_day:.1f}" if f.items_per_day is not None else "",
             (f.last_error or "")[:80],
         )
     return table
@@ -260,8 +286,9 @@ def feeds_import(state: State, opml_file: Path) -> None:
         try:
             check_http_url(outline.url)
             with database.write() as session:
-                feed_store.add_feed(session, outline.url, utcnow(), name=outline.title,
-                                    origin="opml")
+                feed_store.add_feed(
+                    session, outline.url, utcnow(), name=outline.title, origin="opml"
+                )
             added += 1
         except StoreError:
             skipped += 1
@@ -296,6 +323,7 @@ def parse(state: State, source: str) -> None:
     from bot.update import normalized
 
     if source.lower().startswith(("http://", "https://")) or "://" in source:
+
         async def fetch() -> Any:
             async with Fetcher.from_settings(state.config.settings) as fetcher:
                 return await fetcher.fetch_url(source)
@@ -310,10 +338,17 @@ def parse(state: State, source: str) -> None:
     parsed = parse_feed(body, headers, base)
     now = datetime.now(UTC)
     for item in normalized(parsed, base or "", now, None):
-        print_json_lines([{
-            "title": item.title, "link": item.link, "id": item.key,
-            "published": item.published_at.isoformat(), "summary": item.summary,
-        }])
+        print_json_lines(
+            [
+                {
+                    "title": item.title,
+                    "link": item.link,
+                    "id": item.key,
+                    "published": item.published_at.isoformat(),
+                    "summary": item.summary,
+                }
+            ]
+        )
     if parsed.problem:
         err.print(f"note: the feed is broken and was recovered: {parsed.problem}", markup=False)
 
@@ -322,10 +357,17 @@ def parse(state: State, source: str) -> None:
 
 
 @cli.command()
-@click.option("--channel", "channel_id", default="console", show_default=True,
-              help="The channel, e.g. slack:C0123ABCD.")
+@click.option(
+    "--channel",
+    "channel_id",
+    default="console",
+    show_default=True,
+    help="The channel, e.g. slack:C0123ABCD.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the digest here; send and record nothing.")
-@click.option("--since", default=None, help="Cover this much time (default: since the last digest).")
+@click.option(
+    "--since", default=None, help="Cover this much time (default: since the last digest)."
+)
 @pass_state
 def digest(state: State, channel_id: str, dry_run: bool, since: str | None) -> None:
     """Build a channel's digest now: preview it (--dry-run) or send it."""
@@ -343,8 +385,11 @@ def digest(state: State, channel_id: str, dry_run: bool, since: str | None) -> N
         if channel is None:
             known = ", ".join(c.id for c in state.config.channels())
             raise click.ClickException(f"no channel {channel_id} (configured: {known})")
-        start = now - parse_duration(since) if since else (
-            channel.last_digest_at or now - FIRST_DIGEST_SPAN)
+        start = (
+            now - parse_duration(since)
+            if since
+            else (channel.last_digest_at or now - FIRST_DIGEST_SPAN)
+        )
         payload = build_digest(session, channel_id, since=start, until=now)
     if dry_run:
         table = Table(title=payload["title"])
@@ -358,9 +403,14 @@ def digest(state: State, channel_id: str, dry_run: bool, since: str | None) -> N
         out.print("nothing to send: no stories in that period")
         return
     with database.write() as session:
-        outbox.enqueue(session, channel_id=channel_id, kind="digest",
-                       dedup_key=f"digest:{channel_id}:manual:{now.isoformat()}",
-                       payload=payload, now=now)
+        outbox.enqueue(
+            session,
+            channel_id=channel_id,
+            kind="digest",
+            dedup_key=f"digest:{channel_id}:manual:{now.isoformat()}",
+            payload=payload,
+            now=now,
+        )
     asyncio.run(_send_now(state.config))
 
 
@@ -399,7 +449,8 @@ def main(argv: list[str] | None = None) -> None:
         err.print(
             f"unexpected error: {type(e).__name__}: {e}\n"
             "This is a bug in Skywatch; run again with SKYWATCH_DEBUG=1 for details.",
-            markup=False, highlight=False,
+            markup=False,
+            highlight=False,
         )
         sys.exit(1)
 

@@ -141,7 +141,9 @@ class ChannelSpec(_Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not a time zone; write e.g. Europe/Kyiv or UTC") from None
+            raise ValueError(
+                f"{value!r} is not a time zone; write e.g. Europe/Kyiv or UTC"
+            ) from None
         return value
 
     _digest_at = field_validator("digest_at")(_check_hhmm)
@@ -251,18 +253,20 @@ class Secrets(BaseModel):
             return None
 
         admins = get("SKYWATCH_ADMIN_USERS") or ""
-        return cls(
-            database_url=get("DATABASE_URL"),
-            slack_bot_token=get("SLACK_BOT_TOKEN"),
-            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
-            slack_app_token=get("SLACK_APP_TOKEN"),
-            telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
-            telegram_webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"),
-            telegram_webhook_url=get("TELEGRAM_WEBHOOK_URL"),
-            slack_api_url=get("SKYWATCH_SLACK_API_URL"),
-            telegram_api_url=get("SKYWATCH_TELEGRAM_API_URL"),
-            admin_users=tuple(a.strip() for a in admins.split(",") if a.strip()),
-            data_dir=get("SKYWATCH_DATA_DIR"),
+        return cls.model_validate(
+            dict(
+                database_url=get("DATABASE_URL"),
+                slack_bot_token=get("SLACK_BOT_TOKEN"),
+                slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+                slack_app_token=get("SLACK_APP_TOKEN"),
+                telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
+                telegram_webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"),
+                telegram_webhook_url=get("TELEGRAM_WEBHOOK_URL"),
+                slack_api_url=get("SKYWATCH_SLACK_API_URL"),
+                telegram_api_url=get("SKYWATCH_TELEGRAM_API_URL"),
+                admin_users=tuple(a.strip() for a in admins.split(",") if a.strip()),
+                data_dir=get("SKYWATCH_DATA_DIR"),
+            )
         )
 
 
@@ -297,8 +301,14 @@ class Config(BaseModel):
     def masked(self) -> dict[str, Any]:
         """The effective configuration as plain data, secrets replaced by '***'."""
         data = self.file.model_dump(mode="json", by_alias=True)
-        for key in ("poll_interval", "min_interval", "max_interval", "backlog_age",
-                    "fetch_timeout", "send_interval"):
+        for key in (
+            "poll_interval",
+            "min_interval",
+            "max_interval",
+            "backlog_age",
+            "fetch_timeout",
+            "send_interval",
+        ):
             data["settings"][key] = format_duration(getattr(self.settings, key))
         for spec, feed in zip(self.file.feeds, data["feeds"], strict=True):
             if spec.interval is not None:
@@ -341,7 +351,9 @@ def load_config(path: Path | str = DEFAULT_CONFIG, env: Mapping[str, str] | None
         file_config = FileConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_describe(path, e, lines)) from None
-    return Config(path=path, file=file_config, secrets=Secrets.from_env(os.environ if env is None else env))
+    return Config(
+        path=path, file=file_config, secrets=Secrets.from_env(os.environ if env is None else env)
+    )
 
 
 def _load_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[str | int, ...], int]]:

@@ -27,10 +27,17 @@ def build_scheduler(
     scheduler = AsyncIOScheduler(timezone=UTC)
     now = datetime.now(UTC)
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
-    scheduler.add_job(poll, "interval", seconds=POLL_TICK.total_seconds(), id="poll",
-                      next_run_time=now, **common)
-    scheduler.add_job(send, "interval", seconds=max(send_every.total_seconds(), 1), id="send",
-                      next_run_time=now, **common)
+    scheduler.add_job(
+        poll, "interval", seconds=POLL_TICK.total_seconds(), id="poll", next_run_time=now, **common
+    )
+    scheduler.add_job(
+        send,
+        "interval",
+        seconds=max(send_every.total_seconds(), 1),
+        id="send",
+        next_run_time=now,
+        **common,
+    )
     if digest is not None:
         scheduler.add_job(digest, "interval", minutes=1, id="digest", next_run_time=now, **common)
     return scheduler

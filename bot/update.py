@@ -43,7 +43,7 @@ from bot.store import feeds as feed_store
 from bot.store import items as item_store
 from bot.store import outbox
 from bot.store.db import Database
-from bot.types import Fetched, FeedForUpdate, FetchResult, Item, Match, ParsedFeed, PollSummary
+from bot.types import FeedForUpdate, Fetched, FetchResult, Item, Match, ParsedFeed, PollSummary
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +201,16 @@ class Pipeline:
         s = self.settings
         interval = timedelta(seconds=feed.interval_s) if feed.interval_s else s.poll_interval
         return next_check_at(
-            now=now, interval=interval, min_interval=s.min_interval, max_interval=s.max_interval,
+            now=now,
+            interval=interval,
+            min_interval=s.min_interval,
+            max_interval=s.max_interval,
             items_per_day=items_per_day if items_per_day is not None else feed.items_per_day,
-            ttl_minutes=ttl_minutes, max_age_s=cache_max_age(headers or {}),
-            retry_after_s=retry_after, consecutive_errors=errors, rng=self.rng,
+            ttl_minutes=ttl_minutes,
+            max_age_s=cache_max_age(headers or {}),
+            retry_after_s=retry_after,
+            consecutive_errors=errors,
+            rng=self.rng,
         )
 
     def _store_not_modified(
@@ -222,8 +228,13 @@ class Pipeline:
         errors = feed.consecutive_errors + 1
         next_at = self._next_check(feed, now, errors=errors, retry_after=retry_after)
         report = feed_store.record_error(
-            session, feed.id, now=now, error=str(error), next_check_at=next_at,
-            permanent=permanent, report_after=self.settings.report_after_errors,
+            session,
+            feed.id,
+            now=now,
+            error=str(error),
+            next_check_at=next_at,
+            permanent=permanent,
+            report_after=self.settings.report_after_errors,
         )
         if report:
             verb = "stopped" if permanent else f"failing ({errors} errors in a row)"
@@ -238,8 +249,12 @@ class Pipeline:
         first_poll = feed.last_success_at is None
         known = item_store.known_keys(session, feed.id, (i.key for i in items))
         intents = decide_items(
-            items, known, now=now, feed_added_at=feed.added_at,
-            backlog_age=self.settings.backlog_age, first_poll=first_poll,
+            items,
+            known,
+            now=now,
+            feed_added_at=feed.added_at,
+            backlog_age=self.settings.backlog_age,
+            first_poll=first_poll,
         )
         new, matched, queued = 0, 0, 0
         for intent in intents:
@@ -257,19 +272,33 @@ class Pipeline:
             matched += bool(matches)
             if intent.alert and matches:
                 queued += enqueue_alerts(
-                    session, item_id, intent.item, matches, feed.title or parsed.title or "",
+                    session,
+                    item_id,
+                    intent.item,
+                    matches,
+                    feed.title or parsed.title or "",
                     now,
                 )
         since = feed.last_success_at or feed.added_at or now
         elapsed = min(now - since, timedelta(days=1)) or self.settings.poll_interval
         rate = update_rate(feed.items_per_day, new, elapsed)
         feed_store.record_success(
-            session, feed.id, now=now,
-            next_check_at=self._next_check(feed, now, headers=fetched.headers,
-                                           ttl_minutes=parsed.ttl_minutes, items_per_day=rate),
+            session,
+            feed.id,
+            now=now,
+            next_check_at=self._next_check(
+                feed,
+                now,
+                headers=fetched.headers,
+                ttl_minutes=parsed.ttl_minutes,
+                items_per_day=rate,
+            ),
             etag=fetched.headers.get("etag"),
             last_modified=fetched.headers.get("last-modified"),
-            title=parsed.title, site_url=parsed.link, items_per_day=rate, new_items=new,
+            title=parsed.title,
+            site_url=parsed.link,
+            items_per_day=rate,
+            new_items=new,
             moved_to=fetched.moved_to,
         )
         return FeedOutcome(feed.id, feed.url, "fetched", new, matched, queued)
@@ -310,8 +339,13 @@ def enqueue_alerts(
     count = 0
     for channel_id in channel_store.channels_for_topics(session, [m.topic for m in matches]):
         count += outbox.enqueue(
-            session, channel_id=channel_id, kind="alert", dedup_key=f"alert:{channel_id}:{item_id}",
-            payload=payload, now=now, item_id=item_id,
+            session,
+            channel_id=channel_id,
+            kind="alert",
+            dedup_key=f"alert:{channel_id}:{item_id}",
+            payload=payload,
+            now=now,
+            item_id=item_id,
         )
     return count
 
@@ -320,8 +354,12 @@ def enqueue_report(session: Session, key: str, text: str, now: datetime) -> None
     """An operational notice (failing feed, paused channel) to every admin channel."""
     for channel_id in channel_store.admin_channel_ids(session):
         outbox.enqueue(
-            session, channel_id=channel_id, kind="report", dedup_key=f"report:{channel_id}:{key}",
-            payload={"text": text}, now=now,
+            session,
+            channel_id=channel_id,
+            kind="report",
+            dedup_key=f"report:{channel_id}:{key}",
+            payload={"text": text},
+            now=now,
         )
 
 

@@ -14,15 +14,21 @@ from bot.cli import cli
 from .conftest import REPO
 
 
-def skywatch(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def skywatch(
+    *args: str, cwd: Path = REPO, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real command in a subprocess, as a user would."""
     import os
 
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TELEGRAM_"))}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], cwd=cwd, env=full_env, capture_output=True,
-        text=True, timeout=60,
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -66,8 +72,11 @@ def test_check_on_a_broken_config_exits_2_with_file_and_line(tmp_path: Path) -> 
 
 def test_config_masks_secrets() -> None:
     result = skywatch(
-        "config", env={"SLACK_BOT_TOKEN": "xoxb-very-secret-token", "TELEGRAM_BOT_TOKEN":
-                       "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQr"}
+        "config",
+        env={
+            "SLACK_BOT_TOKEN": "xoxb-very-secret-token",
+            "TELEGRAM_BOT_TOKEN": "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQr",
+        },
     )
     assert result.returncode == 0, result.stderr
     assert "xoxb-very-secret-token" not in result.stdout

@@ -27,8 +27,16 @@ def error_of(path: Path) -> str:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("5m", 300), ("1h30m", 5400), ("2d", 172800), ("1w", 604800), (90, 90),
-     ("1.5h", 5400), ("500ms", 0.5)],
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("1h30m", 5400),
+        ("2d", 172800),
+        ("1w", 604800),
+        (90, 90),
+        ("1.5h", 5400),
+        ("500ms", 0.5),
+    ],
 )
 def test_durations_parse(text: object, seconds: float) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)
@@ -74,15 +82,36 @@ def test_bad_interval_names_file_line_field_and_fix(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("feeds:\n  - url: ftp://x.example/f\n", ":2: feeds[0].url: 'ftp://x.example/f' is not an http(s) URL"),
+        (
+            "feeds:\n  - url: ftp://x.example/f\n",
+            ":2: feeds[0].url: 'ftp://x.example/f' is not an http(s) URL",
+        ),
         ("feeds:\n  - name: no url\n", ":2: feeds[0].url: is required"),
-        ("feeds:\n  - url: https://x.example/\n    intervall: 5m\n", ":3: feeds[0].intervall: is not a known setting"),
-        ("settings:\n  poll_interval: often\n", ":2: settings.poll_interval: 'often' is not a duration"),
+        (
+            "feeds:\n  - url: https://x.example/\n    intervall: 5m\n",
+            ":3: feeds[0].intervall: is not a known setting",
+        ),
+        (
+            "settings:\n  poll_interval: often\n",
+            ":2: settings.poll_interval: 'often' is not a duration",
+        ),
         ("channels:\n  - id: irc:#news\n", ":2: channels[0].id: 'irc:#news' is not a channel"),
-        ("channels:\n  - id: console\n    timezone: Mars/Base\n", ":3: channels[0].timezone: 'Mars/Base' is not a time zone"),
-        ("channels:\n  - id: console\n    quiet: 22-07\n", ":3: channels[0].quiet: '22' is not a time of day"),
-        ("channels:\n  - id: console\n    follows: [nope]\n", ":3: channels[0].follows: 'nope' is not a topic"),
-        ("feeds:\n  - url: https://x.example/\n  - url: https://x.example/\n", ":3: feeds[1].url: https://x.example/ is listed twice"),
+        (
+            "channels:\n  - id: console\n    timezone: Mars/Base\n",
+            ":3: channels[0].timezone: 'Mars/Base' is not a time zone",
+        ),
+        (
+            "channels:\n  - id: console\n    quiet: 22-07\n",
+            ":3: channels[0].quiet: '22' is not a time of day",
+        ),
+        (
+            "channels:\n  - id: console\n    follows: [nope]\n",
+            ":3: channels[0].follows: 'nope' is not a topic",
+        ),
+        (
+            "feeds:\n  - url: https://x.example/\n  - url: https://x.example/\n",
+            ":3: feeds[1].url: https://x.example/ is listed twice",
+        ),
         ("feeds: [\n", ": not valid YAML"),
         ("- just\n- a list\n", ":1: the file must be a mapping"),
     ],

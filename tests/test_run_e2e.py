@@ -28,14 +28,15 @@ FEED = """<?xml version="1.0" encoding="utf-8"?>
 <item><title>Germany sends two more Patriot air defense systems to Ukraine</title>
 <link>http://localhost/news/patriot-delivery</link><guid>loopback-1</guid>
 <pubDate>{date}</pubDate>
-<description>The batteries and interceptor missiles will protect cities from missile attacks.</description></item>
+<description>The batteries and interceptor missiles will protect cities.</description>
+</item>
 <item><title>Local bakery wins bread award</title><link>http://localhost/news/bread</link>
 <guid>loopback-2</guid><pubDate>{date}</pubDate><description>Crusty.</description></item>
 </channel></rss>"""
 
 
 class FeedHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         from email.utils import formatdate
 
         body = FEED.format(date=formatdate(usegmt=True)).encode()
@@ -88,7 +89,11 @@ def test_run_alerts_on_the_console_survives_a_dead_feed_and_stops_on_ctrl_c(
     with out.open("w") as stdout, err.open("w") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot", "--config", str(config), "run"],
-            cwd=tmp_path, stdout=stdout, stderr=stderr, text=True, env=env,
+            cwd=tmp_path,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+            env=env,
         )
         try:
             shown = read_until(out, "Patriot air defense systems", proc, timeout=60)

@@ -43,4 +43,4 @@ def write_opml(feeds: Iterable[OutlineFeed], title: str = "Skywatch feeds") -> b
         label = feed.title or feed.url
         ET.SubElement(body, "outline", type="rss", text=label, title=label, xmlUrl=feed.url)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True)) + b"\n"

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.notify.timing import digest_period, period_start
@@ -52,8 +52,9 @@ class StoryLine:
 
 def followed_topics(session: Session, channel_id: str) -> set[str] | None:
     """The channel's topics; None means every topic."""
-    topics = set(session.scalars(select(Subscription.topic).where(
-        Subscription.channel_id == channel_id)))
+    topics = set(
+        session.scalars(select(Subscription.topic).where(Subscription.channel_id == channel_id))
+    )
     return None if "*" in topics else topics
 
 
@@ -62,33 +63,39 @@ def collect_stories(
 ) -> dict[str, list[StoryLine]]:
     """Topic → stories matched in (since, until], each story under its best-scoring topic."""
     query = (
-        select(MatchRow.topic, MatchRow.score, ItemRow.id, ItemRow.story_id, ItemRow.title,
-               ItemRow.link, ItemRow.published_at, Feed.name, Feed.title, Feed.url)
+        select(
+            MatchRow.topic,
+            MatchRow.score,
+            ItemRow.id,
+            ItemRow.story_id,
+            ItemRow.title,
+            ItemRow.link,
+            ItemRow.published_at,
+            func.coalesce(Feed.name, Feed.title, Feed.url).label("source"),
+        )
         .join(ItemRow, ItemRow.id == MatchRow.item_id)
         .join(Feed, Feed.id == ItemRow.feed_id)
         .where(MatchRow.matched_at > since, MatchRow.matched_at <= until)
+        .order_by(ItemRow.published_at)
     )
     if topics is not None:
         query = query.where(MatchRow.topic.in_(sorted(topics)))
-    best_topic: dict[object, tuple[float, str]] = {}
-    stories: dict[object, StoryLine] = {}
-    for topic, score, item_id, story_id, title, link, published, name, ftitle, url in session.execute(
-        query.order_by(ItemRow.published_at)
-    ):
-        key = ("story", story_id) if story_id is not None else ("item", item_id)
-        source = name or ftitle or url
+    best_topic: dict[tuple[str, int], tuple[float, str]] = {}
+    stories: dict[tuple[str, int], StoryLine] = {}
+    for row in session.execute(query):
+        key = ("story", row.story_id) if row.story_id is not None else ("item", row.id)
         line = stories.get(key)
         if line is None:
-            stories[key] = StoryLine(title, link, published, score, [source])
+            stories[key] = StoryLine(row.title, row.link, row.published_at, row.score, [row.source])
         else:
-            if source not in line.sources:
-                line.sources.append(source)
-            line.score = max(line.score, score)
-        if score > best_topic.get(key, (-1.0, ""))[0]:
-            best_topic[key] = (score, topic)
+            if row.source not in line.sources:
+                line.sources.append(row.source)
+            line.score = max(line.score, row.score)
+        if row.score > best_topic.get(key, (-1.0, ""))[0]:
+            best_topic[key] = (row.score, row.topic)
     grouped: dict[str, list[StoryLine]] = defaultdict(list)
-    for key, line in stories.items():
-        grouped[best_topic[key][1]].append(line)
+    for story_key, line in stories.items():
+        grouped[best_topic[story_key][1]].append(line)
     for lines in grouped.values():
         lines.sort(key=StoryLine.rank, reverse=True)
     return dict(sorted(grouped.items()))
@@ -100,16 +107,23 @@ def digest_payload(
     """The outbox payload the notifiers render (see bot/notify/render.py)."""
     sections = []
     for topic, lines in grouped.items():
-        sections.append({
-            "topic": topic,
-            "items": [
-                {"title": s.title, "link": s.link, "feed": s.sources[0],
-                 "published_at": s.published_at.isoformat(), "sources": len(s.sources),
-                 "source_names": s.sources}
-                for s in lines[:top_n]
-            ],
-            "more": max(len(lines) - top_n, 0),
-        })
+        sections.append(
+            {
+                "topic": topic,
+                "items": [
+                    {
+                        "title": s.title,
+                        "link": s.link,
+                        "feed": s.sources[0],
+                        "published_at": s.published_at.isoformat(),
+                        "sources": len(s.sources),
+                        "source_names": s.sources,
+                    }
+                    for s in lines[:top_n]
+                ],
+                "more": max(len(lines) - top_n, 0),
+            }
+        )
     return {"title": title, "sections": sections}
 
 
@@ -147,16 +161,29 @@ def enqueue_due_digests(session: Session, now: datetime, top_n: int = TOP_N) -> 
         since = digest_since(channel, period, zone)
         payload = build_digest(session, channel.id, since=since, until=now, top_n=top_n)
         count = sum(len(s["items"]) + s["more"] for s in payload["sections"])
-        digest_id = insert_ignoring_conflicts(session, Digest.__table__, {
-            "channel_id": channel.id, "period": period, "created_at": now, "item_count": count,
-        })
+        digest_id = insert_ignoring_conflicts(
+            session,
+            Digest.__table__,
+            {
+                "channel_id": channel.id,
+                "period": period,
+                "created_at": now,
+                "item_count": count,
+            },
+        )
         if digest_id is None:
             continue  # this period's digest exists already
         channel.last_digest_at = now
         fold_held_alerts(session, channel.id, now)
         if count:
-            outbox.enqueue(session, channel_id=channel.id, kind="digest",
-                           dedup_key=f"digest:{channel.id}:{period}", payload=payload, now=now)
+            outbox.enqueue(
+                session,
+                channel_id=channel.id,
+                kind="digest",
+                dedup_key=f"digest:{channel.id}:{period}",
+                payload=payload,
+                now=now,
+            )
             queued.append(channel.id)
     return queued
 

@@ -69,9 +69,18 @@ def sync_feeds(session: Session, specs: Sequence[FeedSpec], now: datetime) -> No
         feed = stored.get(spec.url)
         if feed is None:
             session.add(
-                Feed(url=spec.url, name=spec.name, lang=spec.lang, interval_s=interval,
-                     origin="config", status="active", added_at=now, next_check_at=now,
-                     consecutive_errors=0, error_reported=False)
+                Feed(
+                    url=spec.url,
+                    name=spec.name,
+                    lang=spec.lang,
+                    interval_s=interval,
+                    origin="config",
+                    status="active",
+                    added_at=now,
+                    next_check_at=now,
+                    consecutive_errors=0,
+                    error_reported=False,
+                )
             )
             continue
         feed.name, feed.lang, feed.interval_s = spec.name, spec.lang, interval
@@ -93,8 +102,16 @@ def add_feed(
         feed.status, feed.next_check_at, feed.consecutive_errors = "active", now, 0
         feed.last_error, feed.error_reported = None, False
         return feed
-    feed = Feed(url=url, name=name, origin=origin, status="active", added_at=now,
-                next_check_at=now, consecutive_errors=0, error_reported=False)
+    feed = Feed(
+        url=url,
+        name=name,
+        origin=origin,
+        status="active",
+        added_at=now,
+        next_check_at=now,
+        consecutive_errors=0,
+        error_reported=False,
+    )
     session.add(feed)
     session.flush()
     return feed
@@ -139,8 +156,12 @@ def record_success(
 ) -> None:
     """A 200 or 304: clear the error state and store validators and the next check."""
     values: dict[str, object] = {
-        "status": "active", "last_check_at": now, "last_success_at": now,
-        "next_check_at": next_check_at, "consecutive_errors": 0, "last_error": None,
+        "status": "active",
+        "last_check_at": now,
+        "last_success_at": now,
+        "next_check_at": next_check_at,
+        "consecutive_errors": 0,
+        "last_error": None,
         "error_reported": False,
     }
     if etag is not None or last_modified is not None:
@@ -176,7 +197,9 @@ def record_error(
     feed.last_error, feed.last_error_at, feed.last_check_at = error[:1000], now, now
     feed.next_check_at = next_check_at
     feed.status = "stopped" if permanent else "failing"
-    should_report = not feed.error_reported and (permanent or feed.consecutive_errors >= report_after)
+    should_report = not feed.error_reported and (
+        permanent or feed.consecutive_errors >= report_after
+    )
     if should_report:
         feed.error_reported = True
     return should_report
@@ -196,10 +219,17 @@ def feed_health(session: Session) -> list[FeedHealth]:
     }
     return [
         FeedHealth(
-            id=f.id, url=f.url, name=f.name or f.title, status=f.status, origin=f.origin,
-            last_success_at=f.last_success_at, last_error=f.last_error,
-            consecutive_errors=f.consecutive_errors, items_per_day=f.items_per_day,
-            next_check_at=f.next_check_at, item_count=counts.get(f.id, 0),
+            id=f.id,
+            url=f.url,
+            name=f.name or f.title,
+            status=f.status,
+            origin=f.origin,
+            last_success_at=f.last_success_at,
+            last_error=f.last_error,
+            consecutive_errors=f.consecutive_errors,
+            items_per_day=f.items_per_day,
+            next_check_at=f.next_check_at,
+            item_count=counts.get(f.id, 0),
         )
         for f in session.scalars(select(Feed).order_by(Feed.id))
     ]
@@ -214,9 +244,7 @@ def most_overdue(session: Session, now: datetime) -> timedelta | None:
     """How late the most overdue polled feed is (None: no feed is due). For health checks."""
     from sqlalchemy import func
 
-    oldest = session.scalar(
-        select(func.min(Feed.next_check_at)).where(Feed.status.in_(POLLED))
-    )
+    oldest = session.scalar(select(func.min(Feed.next_check_at)).where(Feed.status.in_(POLLED)))
     if oldest is None:
         return None
     oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)

@@ -60,9 +60,16 @@ def insert_item(
         session,
         ItemRow.__table__,
         {
-            "feed_id": feed_id, "key": item.key[:512], "title": item.title, "link": item.link,
-            "summary": item.summary, "lang": item.lang, "content_hash": item.content_hash,
-            "published_at": item.published_at, "first_seen_at": now, "alerted": alerted,
+            "feed_id": feed_id,
+            "key": item.key[:512],
+            "title": item.title,
+            "link": item.link,
+            "summary": item.summary,
+            "lang": item.lang,
+            "content_hash": item.content_hash,
+            "published_at": item.published_at,
+            "first_seen_at": now,
+            "alerted": alerted,
         },
     )
 
@@ -72,8 +79,9 @@ def update_item(session: Session, feed_id: int, item: Item) -> None:
     session.execute(
         update(ItemRow)
         .where(ItemRow.feed_id == feed_id, ItemRow.key == item.key[:512])
-        .values(title=item.title, link=item.link, summary=item.summary,
-                content_hash=item.content_hash)
+        .values(
+            title=item.title, link=item.link, summary=item.summary, content_hash=item.content_hash
+        )
     )
 
 
@@ -84,8 +92,13 @@ def insert_matches(
         insert_ignoring_conflicts(
             session,
             MatchRow.__table__,
-            {"item_id": item_id, "topic": match.topic, "score": match.score,
-             "explanation": match.explanation(), "matched_at": now},
+            {
+                "item_id": item_id,
+                "topic": match.topic,
+                "score": match.score,
+                "explanation": match.explanation(),
+                "matched_at": now,
+            },
         )
 
 
@@ -100,9 +113,15 @@ def get_item(session: Session, item_id: int) -> StoredItem | None:
     item, name, title, url = row
     topics = tuple(session.scalars(select(MatchRow.topic).where(MatchRow.item_id == item_id)))
     return StoredItem(
-        id=item.id, feed_id=item.feed_id, feed=name or title or url, title=item.title,
-        link=item.link, summary=item.summary, lang=item.lang,
-        published_at=item.published_at, topics=topics,
+        id=item.id,
+        feed_id=item.feed_id,
+        feed=name or title or url,
+        title=item.title,
+        link=item.link,
+        summary=item.summary,
+        lang=item.lang,
+        published_at=item.published_at,
+        topics=topics,
     )
 
 

@@ -26,8 +26,14 @@ def test_nested_outlines_are_read_once_each() -> None:
 
 
 def test_round_trip() -> None:
-    feeds = [OutlineFeed("https://a.example/rss", "A & B <desk>"), OutlineFeed("https://b.example/")]
-    assert read_opml(write_opml(feeds)) == [feeds[0], OutlineFeed("https://b.example/", "https://b.example/")]
+    feeds = [
+        OutlineFeed("https://a.example/rss", "A & B <desk>"),
+        OutlineFeed("https://b.example/"),
+    ]
+    assert read_opml(write_opml(feeds)) == [
+        feeds[0],
+        OutlineFeed("https://b.example/", "https://b.example/"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,9 @@ def test_nonexistent_and_ambiguous_local_times() -> None:
     gap = local_instant(datetime(2026, 3, 29).date(), datetime(2000, 1, 1, 2, 30).time(), BERLIN)
     assert gap == utc(2026, 3, 29, 1, 0)
     # 01:30 happens twice in New York on 2026-11-01: the first (EDT, UTC-4).
-    twice = local_instant(datetime(2026, 11, 1).date(), datetime(2000, 1, 1, 1, 30).time(), NEW_YORK)
+    twice = local_instant(
+        datetime(2026, 11, 1).date(), datetime(2000, 1, 1, 1, 30).time(), NEW_YORK
+    )
     assert twice == utc(2026, 11, 1, 5, 30)
 
 

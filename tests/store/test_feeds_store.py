@@ -59,8 +59,13 @@ def test_errors_count_up_and_report_once(database: Database) -> None:
         with database.write() as s:
             reports.append(
                 feed_store.record_error(
-                    s, feed_id, now=NOW, error=f"boom {n}", next_check_at=NOW,
-                    permanent=False, report_after=3,
+                    s,
+                    feed_id,
+                    now=NOW,
+                    error=f"boom {n}",
+                    next_check_at=NOW,
+                    permanent=False,
+                    report_after=3,
                 )
             )
     assert reports == [False, False, True, False, False]
@@ -69,8 +74,9 @@ def test_errors_count_up_and_report_once(database: Database) -> None:
     assert (health.consecutive_errors, health.last_error, health.status) == (5, "boom 4", "failing")
     with database.write() as s:
         feed_store.record_success(s, feed_id, now=NOW, next_check_at=NOW)
-        feed_store.record_error(s, feed_id, now=NOW, error="gone", next_check_at=NOW,
-                                permanent=True, report_after=3)
+        feed_store.record_error(
+            s, feed_id, now=NOW, error="gone", next_check_at=NOW, permanent=True, report_after=3
+        )
     with database.read() as s:
         (health,) = feed_store.feed_health(s)
         assert feed_store.due_feeds(s, NOW + timedelta(days=1)) == []  # stopped: not polled
@@ -94,23 +100,32 @@ def test_permanent_redirect_moves_the_feed(database: Database) -> None:
     with database.write() as s:
         feed = feed_store.add_feed(s, "https://old.example/rss", NOW)
     with database.write() as s:
-        feed_store.record_success(s, feed.id, now=NOW, next_check_at=NOW,
-                                  moved_to="https://new.example/rss")
+        feed_store.record_success(
+            s, feed.id, now=NOW, next_check_at=NOW, moved_to="https://new.example/rss"
+        )
     with database.read() as s:
         assert [f.url for f in feed_store.due_feeds(s, NOW)] == ["https://new.example/rss"]
 
 
 def make_item(key: str, title: str = "Patriot battery arrives") -> Item:
-    return Item(key=key, title=title, link=f"https://n.example/{key}", summary="",
-                published_at=NOW, content_hash=f"h-{title}", lang="en")
+    return Item(
+        key=key,
+        title=title,
+        link=f"https://n.example/{key}",
+        summary="",
+        published_at=NOW,
+        content_hash=f"h-{title}",
+        lang="en",
+    )
 
 
 def test_an_item_is_stored_once_per_feed(database: Database) -> None:
     with database.write() as s:
         feed = feed_store.add_feed(s, "https://a.example/rss", NOW)
         first = item_store.insert_item(s, feed.id, make_item("k1"), now=NOW, alerted=True)
-        again = item_store.insert_item(s, feed.id, make_item("k1", "Retitled"), now=NOW,
-                                       alerted=True)
+        again = item_store.insert_item(
+            s, feed.id, make_item("k1", "Retitled"), now=NOW, alerted=True
+        )
     assert first is not None and again is None
     with database.write() as s:
         item_store.update_item(s, feed.id, make_item("k1", "Retitled"))
