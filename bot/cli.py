@@ -353,6 +353,40 @@ def parse(state: State, source: str) -> None:
         err.print(f"note: the feed is broken and was recovered: {parsed.problem}", markup=False)
 
 
+# -- matching -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--explain", is_flag=True, help="Add `why`: the terms, fields and score of each match."
+)
+@click.argument(
+    "input_file", metavar="[INPUT]", required=False, type=click.File("r", encoding="utf-8")
+)
+@pass_state
+def match(state: State, explain: bool, input_file: Any) -> None:
+    """Add `topics` to JSON lines ({"title", "summary", "lang", "id"}) from INPUT or stdin."""
+    from bot.match.jsonl import match_stream
+    from bot.match.topics import TopicMatcher
+
+    matcher = TopicMatcher.compile(state.config.file.topics)
+    source = input_file or click.get_text_stream("stdin", encoding="utf-8")
+    for line in match_stream(matcher, source, explain=explain):
+        sys.stdout.write(line if line.endswith("\n") else line + "\n")
+
+
+@cli.command("eval")
+@click.argument("labelled_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_state
+def evaluate_topics(state: State, labelled_file: Path) -> None:
+    """Precision, recall and F1 of the topics on a labelled JSON-lines file."""
+    from bot.match.evaluate import evaluate, load_labelled, render_report
+    from bot.match.topics import TopicMatcher
+
+    matcher = TopicMatcher.compile(state.config.file.topics)
+    out.print(render_report(evaluate(matcher, load_labelled(labelled_file))))
+
+
 # -- digest -----------------------------------------------------------------------------
 
 
