@@ -1,0 +1,400 @@
+"""Rendering outbox payloads for Slack, Telegram and the console (pure functions).
+
+Feed text is hostile until escaped (RELIABILITY A4–A9): a title may hold
+`<!channel>`, `<script>` or `</a><a href="javascript:…">`, and a link may use
+any scheme. So:
+
+* Slack mrkdwn: `&`, `<` and `>` are escaped everywhere
+  (https://api.slack.com/reference/surfaces/formatting#escaping); the only `<`
+  we emit opens our own `<url|title>` token, and only for http(s) URLs free of
+  `|`, `<`, `>`, `"` and whitespace. Sections stay within 3,000 characters and
+  messages within 45 blocks (Slack: 50), digests are split into messages.
+* Telegram HTML: text goes through `html.escape`; we emit only `<b>`, `<i>`
+  and `<a href="…">` (http(s) only), each opened and closed on one line, and
+  split long messages between lines, so never inside a tag. Lengths are
+  measured in UTF-16 code units over the whole HTML, tags included, which is
+  never less than what Telegram counts after parsing entities (limit 4,096).
+* Console: plain text with control characters removed (no terminal escapes).
+
+Every payload shape is described in bot/store/outbox.py.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+#: Telegram's limit is 4096 after entity parsing; we measure more and keep a margin
+TELEGRAM_LIMIT = 4000
+#: Slack: 3,000 characters per section text, 50 blocks, ~13k characters per message
+SLACK_SECTION_LIMIT = 2900
+SLACK_MAX_BLOCKS = 45
+SLACK_MESSAGE_LIMIT = 11000
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_SPACE = re.compile(r"\s+")
+_LINK_FORBIDDEN = re.compile(r"[|<>\"'\s\x00-\x1f\x7f]")
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram and JavaScript count it: emoji outside the BMP count twice."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def slack_escape(text: str) -> str:
+    """Escape the three characters Slack treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def tg_escape(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def clean(text: object) -> str:
+    """One line of plain text: control characters dropped, whitespace collapsed."""
+    return _SPACE.sub(" ", _CONTROL.sub("", str(text or ""))).strip()
+
+
+def fit(text: str, budget: int, escape: Callable[[str], str]) -> str:
+    """`escape(text)`, cut (before escaping, so never inside an entity) to `budget` units."""
+    escaped = escape(text)
+    if utf16_len(escaped) <= budget:
+        return escaped
+    used, out = 1, []  # 1 for the ellipsis
+    for ch in text:
+        piece = escape(ch)
+        used += utf16_len(piece)
+        if used > budget:
+            break
+        out.append(piece)
+    return "".join(out) + "…"
+
+
+def safe_link(url: object) -> str | None:
+    """The URL if it may become a clickable link: http(s), a host, no delimiter characters."""
+    if not isinstance(url, str):
+        return None
+    url = url.strip()
+    if not url or len(url) > 2000 or _LINK_FORBIDDEN.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def local_time(iso: object, timezone: str) -> str:
+    """`2026-11-27 09:15 EET` in the channel's zone; '' when the time is unreadable."""
+    try:
+        when = datetime.fromisoformat(str(iso))
+        zone = ZoneInfo(timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        return ""
+    if when.tzinfo is None:
+        return ""
+    local = when.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or timezone}"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """The fields of an alert payload, cleaned but not yet escaped."""
+
+    title: str
+    #: the link if safe to make clickable, else None
+    link: str | None
+    #: a link we refuse to make clickable, shown as text (A5)
+    raw_link: str | None
+    feed: str
+    when: str
+    topics: tuple[str, ...]
+    terms: tuple[str, ...]
+    snippet: str
+
+
+def alert_view(payload: dict[str, Any], timezone: str) -> AlertView:
+    why = [w for w in payload.get("why") or [] if isinstance(w, dict)]
+    terms = dict.fromkeys(
+        clean(h.get("term")) for w in why for h in w.get("hits") or [] if isinstance(h, dict)
+    )
+    snippet = next((clean(w.get("snippet")) for w in why if clean(w.get("snippet"))), "")
+    link = safe_link(payload.get("link"))
+    raw = clean(payload.get("link")) or None
+    return AlertView(
+        title=clean(payload.get("title")) or "(untitled)",
+        link=link,
+        raw_link=None if link else raw,
+        feed=clean(payload.get("feed")),
+        when=local_time(payload.get("published_at"), timezone),
+        topics=tuple(clean(t) for t in payload.get("topics") or []),
+        terms=tuple(t for t in terms if t),
+        snippet=snippet or clean(payload.get("summary"))[:400],
+    )
+
+
+# -- Slack -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SlackMessage:
+    """Arguments for chat.postMessage: mrkdwn blocks plus the notification `text` fallback."""
+
+    text: str
+    blocks: tuple[dict[str, Any], ...]
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(*texts: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in texts if t]}
+
+
+def slack_link(url: str | None, title: str, budget: int) -> str:
+    """`<url|title>` for a safe URL, else the escaped title alone."""
+    text = fit(title, budget, slack_escape)
+    if url is None or utf16_len(slack_escape(url)) > 1000:
+        return text
+    return f"<{slack_escape(url)}|{text}>"
+
+
+def slack_alert(payload: dict[str, Any], timezone: str) -> SlackMessage:
+    v = alert_view(payload, timezone)
+    where = " · ".join(fit(p, 300, slack_escape) for p in (v.feed, v.when) if p)
+    blocks = [_section(f"*{slack_link(v.link, v.title, 1500)}*")]
+    topics = fit(", ".join(v.topics), 400, slack_escape)
+    blocks.append(_context(where, f"topics: {topics}" if topics else ""))
+    body = []
+    if v.terms:
+        body.append(f"_matched:_ {fit(', '.join(v.terms), 400, slack_escape)}")
+    if v.snippet:
+        body.append(f"> {fit(v.snippet, 600, slack_escape)}")
+    if v.raw_link:
+        body.append(f"link (not clickable): {fit(v.raw_link, 300, slack_escape)}")
+    if body:
+        blocks.append(_section("\n".join(body)))
+    text = fit(f"{v.title} — {v.feed}" if v.feed else v.title, 1000, slack_escape)
+    return SlackMessage(text=text, blocks=tuple(b for b in blocks if b.get("elements", True)))
+
+
+def slack_report(payload: dict[str, Any]) -> list[SlackMessage]:
+    lines = [_CONTROL.sub("", line) for line in str(payload.get("text") or "").splitlines()]
+    sections = pack(lines, SLACK_SECTION_LIMIT, slack_escape)
+    return _slack_messages([_section(s) for s in sections], fallback=lines[0] if lines else "")
+
+
+def slack_digest(payload: dict[str, Any]) -> list[SlackMessage]:
+    title = clean(payload.get("title")) or "Digest"
+    blocks = [_section(f"*{fit(title, 300, slack_escape)}*")]
+    for section in payload.get("sections") or []:
+        lines = [f"*{fit(clean(section.get('topic')), 200, slack_escape)}*"]
+        for item in section.get("items") or []:
+            lines.append(_slack_digest_line(item))
+        if more := int(section.get("more") or 0):
+            lines.append(f"…and {more} more")
+        blocks.extend(_section(s) for s in pack(lines, SLACK_SECTION_LIMIT, None))
+    return _slack_messages(blocks, fallback=title)
+
+
+def _slack_digest_line(item: dict[str, Any]) -> str:
+    link = slack_link(safe_link(item.get("link")), clean(item.get("title")) or "(untitled)", 300)
+    extra = [fit(clean(item.get("feed")), 100, slack_escape)]
+    if (sources := int(item.get("sources") or 1)) > 1:
+        extra.append(f"{sources} sources")
+    return f"• {link} — {' · '.join(e for e in extra if e)}"
+
+
+def _slack_messages(blocks: list[dict[str, Any]], fallback: str) -> list[SlackMessage]:
+    """Group blocks into messages under the block-count and total-size limits."""
+    messages: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for block in blocks:
+        length = utf16_len(block["text"]["text"])
+        if messages[-1] and (
+            len(messages[-1]) >= SLACK_MAX_BLOCKS or size + length > SLACK_MESSAGE_LIMIT
+        ):
+            messages.append([])
+            size = 0
+        messages[-1].append(block)
+        size += length
+    total = len(messages)
+    base = fit(clean(fallback), 500, slack_escape)
+    return [
+        SlackMessage(text=base if total == 1 else f"{base} ({i}/{total})", blocks=tuple(group))
+        for i, group in enumerate(messages, 1)
+    ]
+
+
+# -- Telegram ----------------------------------------------------------------------
+
+
+def tg_link(url: str | None, title: str, budget: int) -> str:
+    text = fit(title, budget, tg_escape)
+    if url is None or utf16_len(tg_escape(url)) > 1000:
+        return text
+    return f'<a href="{tg_escape(url)}">{text}</a>'
+
+
+def telegram_alert(payload: dict[str, Any], timezone: str) -> str:
+    v = alert_view(payload, timezone)
+    lines = [f"<b>{tg_link(v.link, v.title, 1500)}</b>"]
+    where = " · ".join(fit(p, 200, tg_escape) for p in (v.feed, v.when) if p)
+    if where:
+        lines.append(where)
+    if v.topics:
+        lines.append(f"topics: {fit(', '.join(v.topics), 300, tg_escape)}")
+    if v.terms:
+        lines.append(f"matched: {fit(', '.join(v.terms), 300, tg_escape)}")
+    if v.snippet:
+        lines.append(f"<i>{fit(v.snippet, 500, tg_escape)}</i>")
+    if v.raw_link:
+        lines.append(fit(v.raw_link, 300, tg_escape))
+    elif v.link and utf16_len(tg_escape(v.link)) > 1000:
+        lines.append(fit(v.link, 300, tg_escape))
+    return "\n".join(lines)
+
+
+def telegram_report(payload: dict[str, Any]) -> list[str]:
+    lines = [_CONTROL.sub("", line) for line in str(payload.get("text") or "").splitlines()]
+    return pack(lines, TELEGRAM_LIMIT, tg_escape) or [""]
+
+
+def telegram_digest(payload: dict[str, Any]) -> list[str]:
+    title = clean(payload.get("title")) or "Digest"
+    lines = [f"<b>{fit(title, 300, tg_escape)}</b>"]
+    for section in payload.get("sections") or []:
+        lines.append("")
+        lines.append(f"<b>{fit(clean(section.get('topic')), 200, tg_escape)}</b>")
+        for item in section.get("items") or []:
+            link = tg_link(
+                safe_link(item.get("link")), clean(item.get("title")) or "(untitled)", 300
+            )
+            extra = [fit(clean(item.get("feed")), 100, tg_escape)]
+            if (sources := int(item.get("sources") or 1)) > 1:
+                extra.append(f"{sources} sources")
+            lines.append(f"• {link} — {' · '.join(e for e in extra if e)}")
+        if more := int(section.get("more") or 0):
+            lines.append(f"…and {more} more")
+    return pack(lines, TELEGRAM_LIMIT, None)
+
+
+_ANCHOR = re.compile(r'<a href="([^"]*)">(.*?)</a>')
+_TAG = re.compile(r"</?[a-z]+>")
+
+
+def telegram_plain(markup: str) -> str:
+    """Our own HTML as plain text, for the resend after "can't parse entities" (A9).
+
+    Only valid on HTML this module made: all feed text in it is escaped, so the
+    only tags are ours.
+    """
+    text = _ANCHOR.sub(lambda m: f"{m.group(2)} ({m.group(1)})", markup)
+    return html.unescape(_TAG.sub("", text))
+
+
+# -- console -----------------------------------------------------------------------
+
+
+def console_alert(payload: dict[str, Any], timezone: str) -> str:
+    v = alert_view(payload, timezone)
+    lines = [f"━━ {v.title[:500]}"]
+    if where := " · ".join(p for p in (v.feed, v.when) if p):
+        lines.append(f"   {where}")
+    if v.topics:
+        lines.append(f"   topics: {', '.join(v.topics)}")
+    if v.terms:
+        lines.append(f"   matched: {', '.join(v.terms)}")
+    if v.snippet:
+        lines.append(f"   “{v.snippet[:400]}”")
+    if link := v.link or v.raw_link:
+        lines.append(f"   {link}")
+    return "\n".join(lines)
+
+
+def console_text(kind: str, payload: dict[str, Any], timezone: str) -> str:
+    if kind in ("alert", "thread"):
+        return console_alert(payload, timezone)
+    if kind == "digest":
+        lines = [f"══ {clean(payload.get('title')) or 'Digest'}"]
+        for section in payload.get("sections") or []:
+            lines.append(f"   [{clean(section.get('topic'))}]")
+            for item in section.get("items") or []:
+                link = clean(item.get("link"))
+                lines.append(f"   • {clean(item.get('title'))} — {clean(item.get('feed'))} {link}")
+            if more := int(section.get("more") or 0):
+                lines.append(f"   …and {more} more")
+        return "\n".join(lines)
+    return "\n".join(
+        f"!! {_CONTROL.sub('', line)}" for line in str(payload.get("text")).splitlines()
+    )
+
+
+# -- shared ------------------------------------------------------------------------
+
+
+def pack(lines: Iterable[str], limit: int, escape: Callable[[str], str] | None) -> list[str]:
+    """Join lines into chunks of at most `limit` UTF-16 units, splitting only between lines.
+
+    With `escape`, lines are raw text, escaped here (and an over-long line is cut
+    into pieces before escaping); without it, lines are finished markup, each
+    already short enough.
+    """
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in _pieces(lines, limit, escape):
+        length = utf16_len(line) + (1 if current else 0)
+        if current and size + length > limit:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+            length = utf16_len(line)
+        current.append(line)
+        size += length
+    if current and any(current):
+        chunks.append("\n".join(current))
+    return chunks
+
+
+def _pieces(lines: Iterable[str], limit: int, escape: Callable[[str], str] | None) -> Iterable[str]:
+    for line in lines:
+        if escape is None:
+            yield line
+            continue
+        piece: list[str] = []
+        size = 0
+        for ch in line:
+            escaped = escape(ch)
+            if size + utf16_len(escaped) > limit:
+                yield "".join(piece)
+                piece, size = [], 0
+            piece.append(escaped)
+            size += utf16_len(escaped)
+        yield "".join(piece)
+
+
+def render_slack(kind: str, payload: dict[str, Any], timezone: str) -> list[SlackMessage]:
+    """The Slack messages for one delivery (several for a long digest)."""
+    if kind in ("alert", "thread"):
+        return [slack_alert(payload, timezone)]
+    if kind == "digest":
+        return slack_digest(payload)
+    return slack_report(payload)
+
+
+def render_telegram(kind: str, payload: dict[str, Any], timezone: str) -> list[str]:
+    """The Telegram HTML messages for one delivery (several for a long digest)."""
+    if kind in ("alert", "thread"):
+        return [telegram_alert(payload, timezone)]
+    if kind == "digest":
+        return telegram_digest(payload)
+    return telegram_report(payload)

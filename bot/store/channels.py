@@ -1,0 +1,157 @@
+"""Channels and their subscriptions in the store.
+
+The configured channels (feeds.yaml) are synced in at start-up; the runtime
+state the bot learns on its own is kept across restarts and config edits:
+
+* `paused_reason`/`paused_at`: a permanent delivery failure (channel gone, bot
+  removed). Nothing is delivered to a paused channel and nothing is dropped:
+  its outbox rows stay pending until `resume_channel`.
+* `muted_until`: deliveries wait until then (a chat command sets it).
+* a Telegram group that became a supergroup is followed by `rename_channel`;
+  primary-key updates cascade to the outbox and subscriptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from bot.config import ChannelSpec
+from bot.store.schema import Channel, Digest, OutboxRow, Subscription
+
+#: the subscription topic that follows every topic (`follows: []` in feeds.yaml)
+ALL_TOPICS = "*"
+
+
+def sync_channels(session: Session, channels: Sequence[ChannelSpec], now: datetime) -> None:
+    """Upsert the configured channels and make their subscriptions match `follows`.
+
+    A channel removed from the configuration keeps its row (and its outbox
+    history) but loses its subscriptions and admin role, so nothing new is
+    queued for it.
+    """
+    stored = {c.id: c for c in session.scalars(select(Channel))}
+    wanted = {spec.id for spec in channels}
+    for spec in channels:
+        row = stored.get(spec.id)
+        if row is None:
+            row = Channel(id=spec.id, platform=spec.platform)
+            session.add(row)
+        row.platform, row.mode, row.timezone = spec.platform, spec.mode, spec.timezone
+        row.digest_at, row.quiet, row.is_admin = spec.digest_at, spec.quiet, spec.admin
+        _set_subscriptions(session, spec.id, spec.follows or [ALL_TOPICS])
+    session.flush()
+    for channel_id, row in stored.items():
+        if channel_id not in wanted:
+            row.is_admin = False
+            session.execute(delete(Subscription).where(Subscription.channel_id == channel_id))
+
+
+def _set_subscriptions(session: Session, channel_id: str, topics: Iterable[str]) -> None:
+    wanted = set(topics)
+    have = set(
+        session.scalars(select(Subscription.topic).where(Subscription.channel_id == channel_id))
+    )
+    if stale := have - wanted:
+        session.execute(
+            delete(Subscription).where(
+                Subscription.channel_id == channel_id, Subscription.topic.in_(stale)
+            )
+        )
+    session.add_all(Subscription(channel_id=channel_id, topic=t) for t in sorted(wanted - have))
+
+
+def channels_for_topics(session: Session, topics: Iterable[str]) -> list[str]:
+    """Ids of unpaused instant channels following any of `topics` (or every topic)."""
+    wanted = [*dict.fromkeys(topics), ALL_TOPICS]
+    rows = session.scalars(
+        select(Channel.id)
+        .join(Subscription, Subscription.channel_id == Channel.id)
+        .where(
+            Subscription.topic.in_(wanted),
+            Channel.mode == "instant",
+            Channel.paused_reason.is_(None),
+        )
+        .distinct()
+        .order_by(Channel.id)
+    )
+    return list(rows)
+
+
+def admin_channel_ids(session: Session, *, exclude: str | None = None) -> list[str]:
+    """Channels that receive operational reports; unpaused ones only (a report there would wait)."""
+    query = select(Channel.id).where(Channel.is_admin.is_(True), Channel.paused_reason.is_(None))
+    if exclude is not None:
+        query = query.where(Channel.id != exclude)
+    return list(session.scalars(query.order_by(Channel.id)))
+
+
+def pause_channel(session: Session, channel_id: str, reason: str, now: datetime) -> bool:
+    """Stop delivering to a channel; True when it was running (so report it once)."""
+    result = session.execute(
+        update(Channel)
+        .where(Channel.id == channel_id, Channel.paused_reason.is_(None))
+        .values(paused_reason=reason[:1000] or "paused", paused_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def resume_channel(session: Session, channel_id: str, now: datetime) -> bool:
+    """Deliver to a paused channel again; its kept rows become due now. True if it was paused."""
+    result = session.execute(
+        update(Channel)
+        .where(Channel.id == channel_id, Channel.paused_reason.is_not(None))
+        .values(paused_reason=None, paused_at=None)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.channel_id == channel_id, OutboxRow.status == "pending")
+        .values(due_at=now)
+    )
+    return True
+
+
+def rename_channel(session: Session, old_id: str, new_id: str) -> None:
+    """Follow a channel to its new id (Telegram group → supergroup), keeping its rows.
+
+    When the new id is configured too (or was renamed before, then the old id
+    came back from feeds.yaml at a restart), the two are merged into the new one.
+    """
+    if old_id == new_id or session.get(Channel, old_id) is None:
+        return
+    if session.get(Channel, new_id) is None:
+        # ON UPDATE CASCADE carries the outbox, subscriptions and digests along.
+        session.execute(update(Channel).where(Channel.id == old_id).values(id=new_id))
+        session.expire_all()
+        return
+    session.execute(
+        update(OutboxRow).where(OutboxRow.channel_id == old_id).values(channel_id=new_id)
+    )
+    # Digest periods are unique per channel; the new id's own history wins.
+    session.execute(delete(Digest).where(Digest.channel_id == old_id))
+    topics = set(
+        session.scalars(select(Subscription.topic).where(Subscription.channel_id == old_id))
+    )
+    _set_subscriptions(
+        session,
+        new_id,
+        topics
+        | set(session.scalars(select(Subscription.topic).where(Subscription.channel_id == new_id))),
+    )
+    session.execute(delete(Subscription).where(Subscription.channel_id == old_id))
+    session.execute(delete(Channel).where(Channel.id == old_id))
+    session.expire_all()
+
+
+def channel_timezone(session: Session, channel_id: str) -> str:
+    return session.scalar(select(Channel.timezone).where(Channel.id == channel_id)) or "UTC"
+
+
+def is_paused(session: Session, channel_id: str) -> bool:
+    reason = session.scalar(select(Channel.paused_reason).where(Channel.id == channel_id))
+    return reason is not None
