@@ -51,6 +51,11 @@ KEPT_HEADERS = (
     "retry-after",
     "content-location",
 )
+#: feeds first, then anything: a site URL may answer with HTML that links its feed
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9,"
+    " application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.5, */*;q=0.1"
+)
 PERMANENT_REDIRECTS = frozenset({301, 308})
 TEMPORARY_REDIRECTS = frozenset({302, 303, 307})
 _CHUNK = 64 * 1024
@@ -111,7 +116,7 @@ class Fetcher:
         self._session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # one feed must not see another's cookies
-            headers={"User-Agent": self.user_agent},
+            headers={"User-Agent": self.user_agent, "Accept": ACCEPT},
             # One deadline, ours (asyncio.timeout in _fetch), so one clear message.
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=None, sock_read=None),
             trust_env=False,  # an environment proxy would bypass the address guard
@@ -138,7 +143,8 @@ class Fetcher:
     async def fetch_url(self, url: str) -> Fetched:
         """An unconditional GET, for one-off fetches (`parse URL`, `feeds add URL`)."""
         result = await self._fetch(url, {})
-        assert isinstance(result, Fetched)  # _fetch refuses a 304 nobody asked for
+        if not isinstance(result, Fetched):  # _fetch refuses a 304 nobody asked for
+            raise FetchError("HTTP 304 Not Modified, but nothing was asked conditionally")
         return result
 
     async def _fetch(self, url: str, validators: Mapping[str, str]) -> Fetched | NotModified:
@@ -146,9 +152,10 @@ class Fetcher:
         check_url(url, self.allow_private_hosts)
         start = URL(url.strip())
         host = (start.host or "").lower()
-        # Wait for a slot first: time spent queueing behind other feeds is not
-        # the server's fault and must not eat into its deadline.
-        async with self._slots, self._host_slot(host):
+        # Wait for slots first: time spent queueing behind other feeds is not the
+        # server's fault and must not eat into its deadline. The host's slot comes
+        # first, so feeds queued behind one busy host hold no global slot.
+        async with self._host_slot(host), self._slots:
             started = time.monotonic()
             try:
                 async with asyncio.timeout(self.timeout_s):

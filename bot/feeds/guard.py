@@ -195,7 +195,7 @@ def check_url(url: str | URL, allow_hosts: Collection[str] = ()) -> None:
         )
     host = parsed.raw_host
     if not host:
-        raise BlockedAddressError(f"refused: {parsed.human_repr()} has no host")
+        raise BlockedAddressError("refused: the URL has no host")
     if is_allowed_host(host, allow_hosts):
         return
     name = normalize_host(host)
@@ -213,7 +213,8 @@ def _parse(url: str) -> URL:
     try:
         return URL(url.strip())
     except (ValueError, TypeError) as e:
-        raise BlockedAddressError(f"refused: {url!r} is not a valid URL ({e})") from None
+        # The URL itself is not echoed: it may carry a token in its query.
+        raise BlockedAddressError(f"refused: not a valid URL ({e})") from None
 
 
 def refused_resolution(host: str, addresses: Iterable[str]) -> BlockedAddressError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import socket
 import time
@@ -349,21 +350,46 @@ async def test_fetch_needs_an_open_fetcher(make_fetcher: FetcherFactory) -> None
 async def test_per_host_limit_queues_outside_the_deadline(
     make_fetcher: FetcherFactory, feed_server: HostileFeedServer
 ) -> None:
-    """With one slot per host, a trickle holds the slot; the next fetch waits, then succeeds."""
-    import asyncio
-
+    """With one slot per host, the next fetch waits for a trickle's slot, then succeeds."""
     async with make_fetcher(per_host=1, timeout_s=0.6) as fetcher:
         slow = asyncio.create_task(fetcher.fetch_url(feed_server.url("/trickle")))
         await asyncio.sleep(0.1)
-        started = time.monotonic()
         quick = await fetcher.fetch_url(feed_server.url("/feed"))
-        waited = time.monotonic() - started
+        # It got the slot only once the trickle timed out, and waiting (~0.5 s of
+        # a 0.6 s deadline) did not count against its own deadline.
+        assert slow.done()
         with pytest.raises(FetchError, match="timed out"):
             await slow
 
     assert quick.body == FEED_BODY
-    # It waited for the trickle's slot (about 0.5 s) without timing out itself.
-    assert waited >= 0.3
+
+
+async def test_feeds_queued_behind_a_busy_host_do_not_starve_other_hosts(
+    make_fetcher: FetcherFactory, feed_server: HostileFeedServer
+) -> None:
+    """Two global slots, one per host: a second trickle on localhost waits for its host
+    without holding the other global slot, so 127.0.0.1 is fetched meanwhile."""
+    async with make_fetcher(
+        concurrency=2, per_host=1, allow_private_hosts=("localhost", "127.0.0.1")
+    ) as fetcher:
+        first = asyncio.create_task(fetcher.fetch_url(feed_server.url("/trickle")))
+        second = asyncio.create_task(fetcher.fetch_url(feed_server.url("/trickle")))
+        await asyncio.sleep(0.1)
+        other = await fetcher.fetch_url(f"http://127.0.0.1:{feed_server.port}/feed")
+        assert not first.done() and not second.done()
+        for task in (first, second):
+            with pytest.raises(FetchError, match="timed out"):
+                await task
+
+    assert other.body == FEED_BODY
+
+
+async def test_accept_header_prefers_feeds(
+    fetcher: Fetcher, feed_server: HostileFeedServer
+) -> None:
+    await fetcher.fetch_url(feed_server.url("/feed"))
+    accept = feed_server.requests["/feed"][0]["Accept"]
+    assert accept.startswith("application/rss+xml, application/atom+xml")
 
 
 def test_from_settings() -> None:
