@@ -1,0 +1,285 @@
+"""Text → word stems → MinHash signatures, and the similarity measures on them.
+
+This module owns how two news items are compared, nothing else: no clock, no
+thresholds, no index. Everything is a pure function of its arguments.
+
+    fold          NFKC, casefold, Latin accents off, apostrophes joined, punctuation → space
+    tokens        Latin/Cyrillic words, stopwords dropped, lightly stemmed (Slavic endings
+                  off, then a fixed-length prefix); in Japanese (no spaces) each kanji
+                  and each katakana word is a token
+    features      the set of tokens of title and summary (`shingles` adds n-grams on request)
+    Fingerprint   title stems, all stems, and the MinHash of all stems: what clustering keeps
+    MinHash       128 minimum hashes under a fixed, seeded xor-multiply hash family, 6 bits
+                  each: one base64 character per value, for `Story.signature`
+    jaccard       the exact measure the thresholds are tuned on; `overlap` is kept for
+                  comparison in the backtest notes
+    MinHash.jaccard        the estimate, used when only a stored signature is known
+
+What was measured on tests/data/stories (129 same-story pairs, 5 languages), as the
+number of same-story pairs found with no wrong merge, best threshold per language:
+
+    Jaccard of stems                      116      (chosen)
+    overlap coefficient of stems          106
+    Jaccard of 1+2-word shingles           91      outlets reorder words; bigrams break
+    Japanese: kanji bigrams only       7 of 21     vs 17 of 21 with single kanji
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+#: MinHash permutations. On tests/data/stories, LSH over 64 lost 7 of the 116
+#: same-story pairs that an exhaustive search finds, over 128 it lost 2 (see
+#: StoryIndex). The estimate's standard error is sqrt(J(1-J)/128) ≈ 0.04 at
+#: J = 0.25; decisions use exact features whenever the text is known.
+NUM_PERM = 128
+#: bits kept per minimum hash: one base64 character each
+BITS = 6
+_BIT_MASK = (1 << BITS) - 1
+_MASK64 = (1 << 64) - 1
+_SHIFT = 32
+_SEED = b"skywatch-minhash-v1"
+
+# Japanese/Chinese script ranges: hiragana, katakana (with the long-vowel mark), CJK ideographs.
+_HIRAGANA = "\u3040-\u309f"
+_KATAKANA = "\u30a0-\u30ff\uff66-\uff9f"
+_KANJI = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005"  # \u3005 is 々, the repeat mark
+_CJK = _HIRAGANA + _KATAKANA + _KANJI
+_TOKEN_RE = re.compile(rf"[{_CJK}]+|\d+|[^\W\d_{_CJK}]+")
+_CJK_RUN_RE = re.compile(rf"[{_CJK}]")
+# Inside a CJK run, content is in kanji and katakana; hiragana is mostly particles and
+# verb endings (が, を, した), which would make every sentence look alike.
+_CONTENT_RUN_RE = re.compile(rf"[{_KANJI}]+|[{_KATAKANA}]+")
+_KATAKANA_RE = re.compile(rf"[{_KATAKANA}]")
+# Apostrophes inside words are part of the word: Ukrainian п'ять, English Russia's.
+_APOSTROPHE_RE = re.compile(r"(?<=\w)['’ʼ`](?=\w)")
+_CYRILLIC_RE = re.compile(r"[\u0400-\u04ff]")
+
+# Words too common to tell stories apart, per language. Small on purpose: news
+# headlines are short, and a word like "attack" or "Angriff" is signal, not noise.
+# Folded spelling (no accents), as `fold` produces it.
+_STOPWORDS_BY_LANG = {
+    "en": "a an the of in on at to for from by with and or as is are was were be been has have"
+    " had it its this that after over into amid says said will would new than up out about"
+    " more not no but their his her they he she we us who what why how",
+    "de": "der die das den dem des ein eine einen einem einer und oder im in am an auf aus bei"
+    " mit nach von vor zu zum zur fur uber ist sind war wurde wurden hat haben wird werden"
+    " sich nicht auch als wie bis seit dass es er sie",
+    "uk": "і й та в у на з із зі до від для по за що як це не але про при після через під над"
+    " його її їх він вона вони було були буде є також",
+    "ru": "и в во на с со к ко от для по за что как это не но о об про при после через под над"
+    " его ее её их он она они было были будет есть также из у до",
+}
+#: All stopwords together: a feed's declared language is often missing or wrong,
+#: and the lists do not collide across scripts.
+STOPWORDS: frozenset[str] = frozenset(
+    w for text in _STOPWORDS_BY_LANG.values() for w in text.split()
+)
+
+# Endings stripped from Cyrillic words before truncation, longest first, so that
+# Киев / Киева / Киеве and Харкові / Харкова meet. Light on purpose: a real stemmer
+# is not worth a dependency for headline matching.
+_SLAVIC_ENDINGS = (
+    "ами ями ого его ому ему ими ыми ий ый ой ая яя ое ее ые ие ых их ую юю ам ям ах ях"
+    " ом ем ов ев ей ів їв ою ею а я о е ы и і ї у ю ь й"
+)
+_SLAVIC_SUFFIXES: tuple[str, ...] = tuple(sorted(_SLAVIC_ENDINGS.split(), key=len, reverse=True))
+#: Truncation lengths, by script: keep German compounds' heads and Slavic stems
+#: together (Angriffe/Angriffs → angrif, Киева/Киеве → киев) without merging most
+#: words. Cyrillic gets one character less because Slavic endings are longer; on
+#: tests/data/stories 5 vs 6 raised Russian recall from 15 to 18 of 22 pairs, while
+#: for German 6 beat 5 (25 vs 21 of 25).
+STEM_LEN_LATIN = 6
+STEM_LEN_CYRILLIC = 5
+
+
+def fold(text: str) -> str:
+    """Normalize for comparison: NFKC, casefold, Latin accents off, punctuation to spaces."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = _APOSTROPHE_RE.sub("", text)
+    return "".join(_fold_char(c) for c in text)
+
+
+def _fold_char(c: str) -> str:
+    if c.isalnum():
+        # Strip accents from Latin letters only: NFKD would also split Japanese
+        # voiced kana (ガ → カ + ゛) and Cyrillic й.
+        if "\u00c0" <= c <= "\u024f":
+            return unicodedata.normalize("NFKD", c)[0]
+        return c
+    return " "
+
+
+def stem(word: str) -> str:
+    """A light stem: Slavic case endings off, then a prefix of fixed length."""
+    if not _CYRILLIC_RE.match(word):
+        return word[:STEM_LEN_LATIN]
+    if len(word) > 4:
+        for suffix in _SLAVIC_SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                word = word[: -len(suffix)]
+                break
+    return word[:STEM_LEN_CYRILLIC]
+
+
+def tokens(text: str) -> list[str]:
+    """Content tokens in order: stemmed words and numbers, Japanese character bigrams."""
+    out: list[str] = []
+    for run in _TOKEN_RE.findall(fold(text)):
+        if _CJK_RUN_RE.match(run):
+            out.extend(_cjk_grams(run))
+        elif run not in STOPWORDS:
+            out.append(stem(run))
+    return out
+
+
+def _cjk_grams(run: str) -> list[str]:
+    grams: list[str] = []
+    for part in _CONTENT_RUN_RE.findall(run):
+        if _KATAKANA_RE.match(part):
+            # A katakana run is a loanword or a name (ウクライナ, パトリオット) and does
+            # not inflect: one token, or one country name would count four times.
+            grams.append(part)
+        else:
+            # Each kanji is a token; `shingles` then adds the kanji bigrams. Measured
+            # on tests/data/stories/ja.jsonl, kanji bigrams alone found 7 of 21 pairs
+            # at zero wrong merges, single kanji plus bigrams 17 of 21.
+            grams.extend(part)
+    return grams
+
+
+def shingles(toks: Sequence[str], sizes: Iterable[int] = (1, 2)) -> frozenset[str]:
+    """Word n-grams of the given sizes, joined with a space."""
+    out: set[str] = set()
+    for n in sizes:
+        out.update(" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
+    return frozenset(out)
+
+
+def features(title: str, summary: str = "", sizes: Iterable[int] = (1,)) -> frozenset[str]:
+    """The feature set of an item: word shingles of title and summary.
+
+    Title and summary are shingled apart, so no n-gram spans the seam between them.
+    Only 1-word shingles by default: on tests/data/stories, Jaccard on stems found
+    116 of 129 same-story pairs at zero wrong merges, Jaccard on 1+2-word shingles 91,
+    because outlets reorder words and every reordering breaks a bigram.
+    """
+    sizes = tuple(sizes)
+    return shingles(tokens(title), sizes) | shingles(tokens(summary), sizes)
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    """|A ∩ B| / |A ∪ B|; 0 for two empty sets."""
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
+
+
+def overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    """|A ∩ B| / min(|A|, |B|): forgiving when one outlet writes a longer summary."""
+    smaller = min(len(a), len(b))
+    return len(a & b) / smaller if smaller else 0.0
+
+
+def _hash64(feature: str) -> int:
+    return int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+
+
+def _family(n: int) -> tuple[tuple[int, int], ...]:
+    # Odd multipliers and xor masks drawn from blake2b of a fixed seed: the same on
+    # every machine and every run, which the stored signatures depend on.
+    params: list[tuple[int, int]] = []
+    for i in range(n):
+        d = hashlib.blake2b(_SEED + i.to_bytes(2, "little"), digest_size=16).digest()
+        params.append((int.from_bytes(d[:8], "little") | 1, int.from_bytes(d[8:], "little")))
+    return tuple(params)
+
+
+_PARAMS = _family(NUM_PERM)
+
+
+@dataclass(frozen=True, slots=True)
+class MinHash:
+    """A b-bit MinHash: for each of NUM_PERM hash functions, the low BITS bits of the minimum."""
+
+    #: NUM_PERM values in [0, 2**BITS)
+    values: tuple[int, ...]
+
+    @classmethod
+    def of(cls, feats: Iterable[str]) -> MinHash:
+        """The signature of a feature set (all zeros for an empty set)."""
+        hashes = [_hash64(f) for f in feats]
+        if not hashes:
+            return cls((0,) * NUM_PERM)
+        # xor-multiply hashing mod 2**64. The minimum is taken on the whole value, but
+        # the bits kept come from the middle: the top bits of a minimum are biased
+        # towards 0, and the low bits of a product are poorly mixed.
+        return cls(
+            tuple(
+                (min(((h ^ x) * a) & _MASK64 for h in hashes) >> _SHIFT) & _BIT_MASK
+                for a, x in _PARAMS
+            )
+        )
+
+    def jaccard(self, other: MinHash) -> float:
+        """Estimated Jaccard similarity, corrected for chance agreement of BITS-bit values.
+
+        Compares the values both signatures have: a stored prefix (see `to_str`)
+        is a valid signature with fewer permutations.
+        """
+        n = min(len(self.values), len(other.values))
+        if not n:
+            return 0.0
+        same = sum(1 for a, b in zip(self.values, other.values, strict=False) if a == b)
+        chance = 1 / (1 << BITS)
+        return max(0.0, (same / n - chance) / (1 - chance))
+
+    def bands(self, rows: int) -> list[tuple[int, ...]]:
+        """LSH bands: consecutive groups of `rows` values, prefixed with the band number."""
+        v = self.values
+        return [(i, *v[i * rows : (i + 1) * rows]) for i in range(len(v) // rows)]
+
+    def to_str(self, length: int = NUM_PERM) -> str:
+        """One URL-safe base64 character per value; `length` keeps a prefix.
+
+        The full form is NUM_PERM (128) characters. The first 64 still make a
+        usable signature, the size of `Story.signature` today, at the cost of half
+        the LSH bands and a noisier estimate.
+        """
+        return "".join(_B64[v] for v in self.values[:length])
+
+    @classmethod
+    def from_str(cls, text: str) -> MinHash:
+        """Parse `to_str` output (full or prefix); ValueError on anything else."""
+        if not 0 < len(text) <= NUM_PERM or any(c not in _B64_INDEX for c in text):
+            raise ValueError(f"not a MinHash signature: {text!r}")
+        return cls(tuple(_B64_INDEX[c] for c in text))
+
+
+#: the URL-safe base64 alphabet: one character per 6-bit value
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64_INDEX = {c: i for i, c in enumerate(_B64)}
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What clustering needs to know about one item's text."""
+
+    #: stems of the title alone, compared when one side has no summary
+    title: frozenset[str]
+    #: stems of title and summary
+    words: frozenset[str]
+    #: MinHash of `words`, for the LSH index and for the stored `Story.signature`
+    signature: MinHash
+    has_summary: bool
+
+    @classmethod
+    def of(cls, title: str, summary: str = "") -> Fingerprint:
+        """Fingerprint an item's title and summary."""
+        title_words = features(title)
+        summary_words = features(summary)
+        all_words = title_words | summary_words
+        return cls(title_words, all_words, MinHash.of(all_words), bool(summary_words))
