@@ -24,6 +24,12 @@ Routes (all GET):
     /unavailable           503, Retry-After: an HTTP-date one hour ahead
     /missing               404
     /cookie                sets a cookie, then serves /feed
+    /silent                accepts the request and never answers
+    /hangup                closes the connection without a response
+    /bad-gzip              Content-Encoding: gzip, but the body is not gzip
+    /always-304            304 whatever was asked
+    /status/{code}         an empty response with that status
+    /no-location           302 without a Location header
 """
 
 from __future__ import annotations
@@ -103,6 +109,12 @@ class HostileFeedServer:
             "/unavailable": self._unavailable,
             "/missing": _status(404),
             "/cookie": self._cookie,
+            "/silent": self._silent,
+            "/hangup": self._hangup,
+            "/bad-gzip": self._bad_gzip,
+            "/always-304": _status(304),
+            "/status/{code}": self._any_status,
+            "/no-location": _status(302),
         }
         for path, handler in routes.items():
             app.router.add_get(path, handler)
@@ -186,6 +198,22 @@ class HostileFeedServer:
         assert request.transport is not None
         request.transport.close()
         return response
+
+    async def _silent(self, request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(30)  # the client's deadline must end this, not us
+        return web.Response()
+
+    async def _hangup(self, request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response()
+
+    async def _bad_gzip(self, request: web.Request) -> web.StreamResponse:
+        body = b"this is not gzip at all" * 10
+        return web.Response(body=body, headers={"Content-Encoding": "gzip"})
+
+    async def _any_status(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=int(request.match_info["code"]))
 
     async def _redirect(self, request: web.Request) -> web.StreamResponse:
         code = int(request.match_info["code"])

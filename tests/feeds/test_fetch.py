@@ -167,6 +167,27 @@ async def test_connection_closed_mid_body(fetcher: Fetcher, feed_server: Hostile
         await fetcher.fetch_url(feed_server.url("/cut"))
 
 
+async def test_server_that_never_answers_is_cut_off(
+    fetcher: Fetcher, feed_server: HostileFeedServer
+) -> None:
+    with pytest.raises(FetchError, match=r"^timed out after 1 s$"):
+        await fetcher.fetch_url(feed_server.url("/silent"))
+
+
+async def test_server_hanging_up_without_a_response(
+    fetcher: Fetcher, feed_server: HostileFeedServer
+) -> None:
+    with pytest.raises(FetchError, match=r"^localhost closed the connection without a response$"):
+        await fetcher.fetch_url(feed_server.url("/hangup"))
+
+
+async def test_body_that_is_not_the_gzip_it_claims(
+    fetcher: Fetcher, feed_server: HostileFeedServer
+) -> None:
+    with pytest.raises(FetchError, match=r"^the body is not valid gzip/deflate data$"):
+        await fetcher.fetch_url(feed_server.url("/bad-gzip"))
+
+
 # -- status codes (B4, B5) -------------------------------------------------------------
 
 
@@ -175,6 +196,13 @@ async def test_connection_closed_mid_body(fetcher: Fetcher, feed_server: Hostile
     [
         ("/missing", "HTTP 404 Not Found"),
         ("/gone", "feed is gone (HTTP 410)"),
+        ("/status/500", "HTTP 500 Internal Server Error"),
+        ("/status/503", "HTTP 503 Service Unavailable"),  # no Retry-After: plain backoff
+        ("/status/429", "HTTP 429 Too Many Requests"),
+        ("/status/403", "HTTP 403 Forbidden"),
+        ("/status/599", "HTTP 599"),
+        ("/status/300", "HTTP 300 Multiple Choices"),  # not followed: no single target
+        ("/no-location", "HTTP 302 redirect without a Location"),
     ],
 )
 async def test_error_statuses_have_clear_messages(
@@ -390,6 +418,15 @@ async def test_accept_header_prefers_feeds(
     await fetcher.fetch_url(feed_server.url("/feed"))
     accept = feed_server.requests["/feed"][0]["Accept"]
     assert accept.startswith("application/rss+xml, application/atom+xml")
+
+
+async def test_304_nobody_asked_for_is_an_error(
+    fetcher: Fetcher, feed_server: HostileFeedServer
+) -> None:
+    with pytest.raises(FetchError, match="nothing was asked conditionally"):
+        await fetcher.fetch_url(feed_server.url("/always-304"))
+    result = await fetcher.fetch(feed(feed_server.url("/always-304"), etag='"x"'))
+    assert isinstance(result, NotModified)
 
 
 def test_from_settings() -> None:
