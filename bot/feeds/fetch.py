@@ -36,7 +36,7 @@ from yarl import URL
 from bot import USER_AGENT
 from bot.config import Settings
 from bot.errors import BlockedAddressError, FetchError
-from bot.feeds.guard import GuardedResolver, check_url
+from bot.feeds.guard import GuardedResolver, check_url, this_machine_addresses
 from bot.types import FeedForUpdate, Fetched, NotModified
 
 MiB = 1024 * 1024
@@ -89,6 +89,8 @@ class Fetcher:
         self._concurrency = concurrency
         self._per_host = per_host
         self._inner_resolver = resolver
+        #: refused like private ones; read once, since interfaces rarely change
+        self.local_addresses = this_machine_addresses()
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(concurrency)
@@ -107,7 +109,9 @@ class Fetcher:
 
     async def __aenter__(self) -> Self:
         connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(self.allow_private_hosts, inner=self._inner_resolver),
+            resolver=GuardedResolver(
+                self.allow_private_hosts, self._inner_resolver, self.local_addresses
+            ),
             limit=self._concurrency,
             # A backstop for redirects to other hosts; the first host is limited by
             # our own semaphores, which are taken *before* the deadline starts.
@@ -149,7 +153,7 @@ class Fetcher:
 
     async def _fetch(self, url: str, validators: Mapping[str, str]) -> Fetched | NotModified:
         session = self._require_session()
-        check_url(url, self.allow_private_hosts)
+        check_url(url, self.allow_private_hosts, self.local_addresses)
         start = URL(url.strip())
         host = (start.host or "").lower()
         # Wait for slots first: time spent queueing behind other feeds is not the
@@ -189,7 +193,7 @@ class Fetcher:
         moved_to: URL | None = None
         still_permanent = True
         for _hop in range(self.max_redirects + 1):
-            check_url(url, self.allow_private_hosts)
+            check_url(url, self.allow_private_hosts, self.local_addresses)
             async with session.get(url, headers=validators, allow_redirects=False) as response:
                 target = redirect_target(response, url)
                 if target is None:

@@ -13,6 +13,10 @@ public-looking name can resolve inward. So the decision has two layers:
   that is connected to (pinned), on every hop, with no second DNS lookup an
   attacker could rebind.
 
+Both layers also refuse the public addresses of this machine's own interfaces
+(read once from /proc/net on Linux, see `this_machine_addresses`), since a VPS
+fetching its own public IP reaches services that listen on 0.0.0.0.
+
 `is_public_address` is the pure classification both layers share. Python's
 `ipaddress` alone misclassifies some addresses (V5: ``::ffff:127.0.0.1`` is not
 loopback, ``::127.0.0.1`` is global), so embedded IPv4 addresses are unwrapped
@@ -25,6 +29,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Collection, Iterable
+from pathlib import Path
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
@@ -178,11 +183,16 @@ def is_allowed_host(host: str, allow_hosts: Collection[str]) -> bool:
     return address is not None and any(parse_address(h) == address for h in allowed)
 
 
-def check_url(url: str | URL, allow_hosts: Collection[str] = ()) -> None:
+def check_url(
+    url: str | URL,
+    allow_hosts: Collection[str] = (),
+    local_addresses: Collection[IPAddress] = (),
+) -> None:
     """Raise `BlockedAddressError` unless `url` may be fetched, as far as the URL alone tells.
 
     Literal IP hosts are decided here, because aiohttp connects to them without
     its resolver; names are decided by `GuardedResolver` on the resolved address.
+    `local_addresses` are this machine's own (public) addresses, refused too.
     """
     parsed = url if isinstance(url, URL) else _parse(url)
     scheme = parsed.scheme.lower()
@@ -207,6 +217,8 @@ def check_url(url: str | URL, allow_hosts: Collection[str] = ()) -> None:
         raise BlockedAddressError(
             f"refused: {name} is a private address ({address}); {_ALLOW_HINT}"
         )
+    if address is not None and address in local_addresses:
+        raise BlockedAddressError(f"refused: {name} is this machine ({address}); {_ALLOW_HINT}")
 
 
 def _parse(url: str) -> URL:
@@ -217,12 +229,57 @@ def _parse(url: str) -> URL:
         raise BlockedAddressError(f"refused: not a valid URL ({e})") from None
 
 
-def refused_resolution(host: str, addresses: Iterable[str]) -> BlockedAddressError:
-    """The error for a name whose every address is private."""
-    shown = ", ".join(sorted(set(addresses))) or "no address"
+def refused_resolution(
+    host: str, addresses: Iterable[str], what: str = "a private address"
+) -> BlockedAddressError:
+    """The error for a name whose every address is refused."""
+    shown = ", ".join(dict.fromkeys(addresses)) or "no address"
     return BlockedAddressError(
-        f"refused: {normalize_host(host)} resolves to a private address ({shown}); {_ALLOW_HINT}"
+        f"refused: {normalize_host(host)} resolves to {what} ({shown}); {_ALLOW_HINT}"
     )
+
+
+def this_machine_addresses(proc_net: Path = Path("/proc/net")) -> frozenset[IPAddress]:
+    """The addresses of this machine's interfaces, from Linux's /proc; empty elsewhere.
+
+    Best effort: private and loopback ones are refused anyway, this adds the
+    public ones. Reading fails quietly, because the guard still holds without it.
+    """
+    found: set[IPAddress] = set()
+    for name, parse in (("fib_trie", parse_fib_trie), ("if_inet6", parse_if_inet6)):
+        try:
+            found |= parse((proc_net / name).read_text(encoding="ascii", errors="replace"))
+        except OSError:
+            continue
+    return frozenset(found)
+
+
+def parse_fib_trie(text: str) -> set[IPAddress]:
+    """IPv4 addresses marked ``/32 host LOCAL`` in /proc/net/fib_trie."""
+    found: set[IPAddress] = set()
+    last: str | None = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("|--"):
+            last = stripped[3:].strip()
+        elif stripped.startswith("/32 host LOCAL") and last is not None:
+            address = parse_address(last)
+            if address is not None:
+                found.add(address)
+    return found
+
+
+def parse_if_inet6(text: str) -> set[IPAddress]:
+    """IPv6 addresses in /proc/net/if_inet6 (32 hex digits, then index, prefix, scope...)."""
+    found: set[IPAddress] = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and len(fields[0]) == 32:
+            try:
+                found.add(ipaddress.IPv6Address(int(fields[0], 16)))
+            except ValueError:
+                continue
+    return found
 
 
 class GuardedResolver(AbstractResolver):
@@ -235,10 +292,14 @@ class GuardedResolver(AbstractResolver):
     """
 
     def __init__(
-        self, allow_hosts: Collection[str] = (), inner: AbstractResolver | None = None
+        self,
+        allow_hosts: Collection[str] = (),
+        inner: AbstractResolver | None = None,
+        local_addresses: Collection[IPAddress] = (),
     ) -> None:
         self._allow = tuple(allow_hosts)
         self._inner = inner if inner is not None else DefaultResolver()
+        self._local = frozenset(local_addresses)
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -249,7 +310,10 @@ class GuardedResolver(AbstractResolver):
         public = [r for r in results if is_public_address(r["host"])]
         if not public:
             raise refused_resolution(host, (r["host"] for r in results))
-        return public
+        remote = [r for r in public if parse_address(r["host"]) not in self._local]
+        if not remote:
+            raise refused_resolution(host, (r["host"] for r in public), "this machine")
+        return remote
 
     async def close(self) -> None:
         await self._inner.close()

@@ -7,7 +7,9 @@ after sending the request) would already be too late.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+from pathlib import Path
 
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -20,6 +22,9 @@ from bot.feeds.guard import (
     is_allowed_host,
     is_public_address,
     parse_address,
+    parse_fib_trie,
+    parse_if_inet6,
+    this_machine_addresses,
 )
 from bot.types import FeedForUpdate
 from tests.feeds.conftest import FetcherFactory
@@ -426,3 +431,75 @@ async def test_permanent_redirect_to_a_refused_address_reports_no_move(
     assert isinstance(caught.value, BlockedAddressError)
     assert caught.value.permanent
     assert target.connections == 0
+
+
+# -- this machine's own public addresses ---------------------------------------------
+
+FIB_TRIE = """Main:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 0.0.0.0
+        /0 universe UNICAST
+     +-- 127.0.0.0/8 2 0 2
+           |-- 127.0.0.1
+              /32 host LOCAL
+        |-- 127.255.255.255
+           /32 link BROADCAST
+     +-- 203.0.113.0/24 2 0 2
+           |-- 198.51.100.0
+              /24 link UNICAST
+           |-- 93.184.216.34
+              /32 host LOCAL
+"""
+IF_INET6 = """fd000000000000000000000000000002 04 40 00 82     eth0
+00000000000000000000000000000001 01 80 10 80       lo
+26064700000000000000000000001111 02 40 00 80     eth1
+"""
+
+
+def test_parse_fib_trie_finds_local_ipv4_addresses() -> None:
+    assert {str(a) for a in parse_fib_trie(FIB_TRIE)} == {"127.0.0.1", "93.184.216.34"}
+
+
+def test_parse_if_inet6_finds_ipv6_addresses() -> None:
+    assert {str(a) for a in parse_if_inet6(IF_INET6)} == {"fd00::2", "::1", "2606:4700::1111"}
+
+
+def test_this_machine_addresses_reads_proc_net(tmp_path: Path) -> None:
+    (tmp_path / "fib_trie").write_text(FIB_TRIE)
+    (tmp_path / "if_inet6").write_text(IF_INET6)
+
+    found = this_machine_addresses(tmp_path)
+
+    assert ipaddress.ip_address("93.184.216.34") in found
+    assert ipaddress.ip_address("2606:4700::1111") in found
+    assert this_machine_addresses(tmp_path / "missing") == frozenset()
+
+
+def test_check_url_refuses_this_machines_public_address() -> None:
+    mine = {ipaddress.ip_address("93.184.216.34")}
+    with pytest.raises(BlockedAddressError, match=r"is this machine \(93\.184\.216\.34\)"):
+        check_url("http://93.184.216.34/feed", (), mine)
+    check_url("http://93.184.216.35/feed", (), mine)
+
+
+async def test_resolver_refuses_a_name_resolving_to_this_machine() -> None:
+    inner = StubResolver(
+        {"me.example": ["93.184.216.34"], "both.example": ["93.184.216.34", "8.8.8.8"]}
+    )
+    resolver = GuardedResolver((), inner, {ipaddress.ip_address("93.184.216.34")})
+
+    with pytest.raises(BlockedAddressError) as caught:
+        await resolver.resolve("me.example", 80)
+    kept = await resolver.resolve("both.example", 80)
+
+    assert str(caught.value) == (
+        "refused: me.example resolves to this machine (93.184.216.34); "
+        "allow it with settings.allow_private_hosts"
+    )
+    assert [r["host"] for r in kept] == ["8.8.8.8"]
+
+
+def test_fetcher_knows_this_machines_loopback_address(make_fetcher: FetcherFactory) -> None:
+    if not Path("/proc/net/fib_trie").exists():
+        pytest.skip("no /proc/net/fib_trie on this system")
+    assert ipaddress.ip_address("127.0.0.1") in make_fetcher().local_addresses
