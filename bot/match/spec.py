@@ -27,7 +27,8 @@ in a word:
 
     Patriot        a whole word: does not match "patriotic" or "Patriots"
     Patriot(s)     an optional ending: Patriot, Patriots
-    strike(s|d)    alternative endings, also mid-term: defen(c|s)e
+    attack(s|ed)   optional endings: attack, attacks, attacked
+    defen(c|s)e    inside a term, a choice of spellings: defence, defense
     ракет*         a stem: ракета, ракети, ракетами (3 letters or more)
     *abwehr*       anywhere inside a word (German compounds: Flugabwehrsystem)
     *abwehr        the end of a word: Flugabwehr, Luftabwehr

@@ -22,7 +22,8 @@ ends must sit in the text:
     ракет*         a stem: ракета, ракети, ракетами (the word may go on)
     *abwehr*       anywhere inside a word: Flugabwehrsystem
     *abwehr        the end of a word: Flugabwehr, Luftabwehr
-    drone(s)       an optional ending; strike(s|d) lists alternatives
+    drone(s)       an optional ending; attack(s|ed|ing) lists endings
+    defen(c|s)e    inside a term, a choice of spellings
     パトリオット    Japanese and Chinese terms match anywhere (no word boundaries)
 """
 
@@ -203,20 +204,22 @@ def parse_term(raw: str) -> list[TermPattern]:
 
 
 def _expand(raw: str, body: str) -> list[str]:
-    """`defen(c|s)e(s)` -> defence, defense, defences, defenses."""
+    """`defen(c|s)e(s)` -> defence, defense, defences, defenses; `hit(s|ting)` -> hit, ..."""
     parts = _GROUP_RE.split(body)
     if any(c in part for part in parts[::2] for c in "()|"):
         raise ValueError(
-            f"term {raw!r}: unbalanced or nested brackets; write drone(s) or strike(s|d)"
+            f"term {raw!r}: unbalanced or nested brackets; write drone(s) or attack(s|ed)"
         )
     choices: list[list[str]] = []
     for i, part in enumerate(parts):
         if i % 2 == 0:
             choices.append([part])
-        else:
-            options = part.split("|")
-            # a single option is optional: drone(s) = drone, drones
-            choices.append(["", *options] if len(options) == 1 else options)
+            continue
+        options = part.split("|")
+        # drone(s) and attack(s|ed|ing) read as optional endings; inside a
+        # term, defen(c|s)e is a choice between spellings
+        at_end = i == len(parts) - 2 and not parts[-1]
+        choices.append(["", *options] if len(options) == 1 or at_end else options)
     variants = ["".join(combo) for combo in itertools.product(*choices)]
     if len(variants) > MAX_VARIANTS:
         raise ValueError(f"term {raw!r} expands to {len(variants)} spellings; split it up")
