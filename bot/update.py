@@ -279,9 +279,11 @@ class Pipeline:
                     feed.title or parsed.title or "",
                     now,
                 )
-        since = feed.last_success_at or feed.added_at or now
-        elapsed = min(now - since, timedelta(days=1)) or self.settings.poll_interval
-        rate = update_rate(feed.items_per_day, new, elapsed)
+        # The first poll's items are a backlog, not a rate: start measuring from there.
+        rate = feed.items_per_day
+        if feed.last_success_at is not None:
+            elapsed = (now - feed.last_success_at) or self.settings.poll_interval
+            rate = update_rate(feed.items_per_day, new, elapsed)
         feed_store.record_success(
             session,
             feed.id,
