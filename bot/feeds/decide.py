@@ -1,0 +1,90 @@
+"""The dedup stage: which normalized items to insert, update or alert. Pure.
+
+Owns the rule that keeps a channel quiet when nothing is new: identity is the
+item key (see normalize.py), an edit is a changed content hash, and only new
+keys can alert. It reads nothing and writes nothing; update.py turns the
+intents into rows in one transaction (STYLE.md, "Pure core").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from bot.types import Item, ItemIntent
+
+__all__ = ["decide_items", "should_alert"]
+
+
+def decide_items(
+    items: Sequence[Item],
+    known: Mapping[str, str],
+    *,
+    now: datetime,
+    feed_added_at: datetime | None,
+    backlog_age: timedelta,
+    first_poll: bool,
+) -> list[ItemIntent]:
+    """Decide what to do with the items of one feed document.
+
+    `known` maps the keys already stored for this feed to their content hash.
+
+    - A key seen twice in one document counts once (the first, usually newest, wins).
+    - A new key is inserted; it alerts only when `should_alert` says so.
+    - A known key with another content hash is updated, never alerted: a
+      retitled or corrected story is not news twice.
+    - A known key with the same hash produces nothing, whatever its date or
+      position in the feed.
+    """
+    intents: list[ItemIntent] = []
+    seen: set[str] = set()
+    for item in items:
+        if item.key in seen:
+            continue
+        seen.add(item.key)
+        stored_hash = known.get(item.key)
+        if stored_hash is None:
+            alert = should_alert(
+                item,
+                now=now,
+                feed_added_at=feed_added_at,
+                backlog_age=backlog_age,
+                first_poll=first_poll,
+            )
+            intents.append(ItemIntent(item=item, action="insert", alert=alert))
+        elif stored_hash != item.content_hash:
+            intents.append(ItemIntent(item=item, action="update", alert=False))
+    return intents
+
+
+def should_alert(
+    item: Item,
+    *,
+    now: datetime,
+    feed_added_at: datetime | None,
+    backlog_age: timedelta,
+    first_poll: bool,
+) -> bool:
+    """Whether a *new* item may alert. The exact rule:
+
+        published_at > now - backlog_age
+        and (not first_poll
+             or (feed_added_at is not None
+                 and published_at > feed_added_at - backlog_age
+                 and published_at < now))
+
+    So old items never alert, and adding a feed does not flood a channel
+    with its backlog: on the first poll only items published within
+    `backlog_age` before the feed was added can alert. Items stamped with
+    the fetch time on a first poll (no date, or a date in the future, which
+    normalize clamps to `now`) have an unknown age, so they stay quiet too;
+    on later polls a dateless new item is news and alerts.
+    """
+    published = item.published_at
+    if published <= now - backlog_age:
+        return False
+    if not first_poll:
+        return True
+    if feed_added_at is None or published >= now:
+        return False
+    return published > feed_added_at - backlog_age

@@ -1,0 +1,291 @@
+"""The normalize stage: one `RawItem` in, one `Item` (or None) out. Pure.
+
+Owns what "the same item" means inside a feed and how its text looks to the
+matcher:
+
+- text: HTML reduced to plain text (tags stripped, block elements become line
+  breaks, scripts and styles dropped, entities decoded), NFKC, whitespace folded;
+- `canonical_url`: one spelling per link (see TRACKING_PARAMS);
+- time: UTC, the fetch time when missing, never in the future;
+- identity: `key` = guid, else canonical link, else a content hash; and
+  `content_hash` over the normalized title and summary only, so a new date or
+  a reordered feed never looks like an edit (reader `_hash_utils.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import UTC, datetime
+from html import unescape
+from html.parser import HTMLParser
+from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
+
+from bot.types import Item, RawItem
+
+__all__ = [
+    "SUMMARY_MAX",
+    "TRACKING_PARAMS",
+    "canonical_url",
+    "content_hash",
+    "html_to_text",
+    "normalize_item",
+    "normalize_text",
+]
+
+#: summaries are cut here (at a word boundary): enough to match and to show a snippet
+SUMMARY_MAX = 1000
+TITLE_MAX = 500
+
+#: query parameters that only say where a click came from; dropped from links.
+#: Names compare case-insensitively; every `utm_*` goes too.
+TRACKING_PARAMS = frozenset(
+    {
+        # ad and social click ids (Facebook, Google, Yandex, Microsoft, X, TikTok, LinkedIn)
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "yclid",
+        "msclkid",
+        "twclid",
+        "ttclid",
+        "li_fat_id",
+        "igshid",
+        "igsh",
+        # mailing tools (Mailchimp, HubSpot) and Google Analytics linker
+        "mc_cid",
+        "mc_eid",
+        "_hsenc",
+        "_hsmi",
+        "_ga",
+        "_gl",
+        # publishers' campaign tags: BBC (at_*), Guardian (CMP), NYT (smid), Microsoft (ocid),
+        # AT Internet (xtor), Webtrends (wt.mc_id), comScore (ns_*)
+        "at_medium",
+        "at_campaign",
+        "at_custom1",
+        "at_custom2",
+        "at_custom3",
+        "at_custom4",
+        "cmp",
+        "cmpid",
+        "ocid",
+        "icid",
+        "smid",
+        "smtyp",
+        "xtor",
+        "wt.mc_id",
+        "ito",
+        "ns_mchannel",
+        "ns_source",
+        "ns_campaign",
+        "ns_linkname",
+        "ns_fee",
+        # generic referrer tags
+        "ref",
+        "ref_src",
+        "ref_url",
+    }
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# Block-level elements end a line; everything else is inline.
+_BLOCK_TAGS = frozenset(
+    {
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tr",
+        "ul",
+    }
+)
+# Their content is never text a reader sees.
+_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title", "svg"})
+_SPACES = re.compile(r"[^\S\n]+")
+_NEWLINES = re.compile(r"\s*\n\s*")
+# Zero-width characters and soft hyphens split words without showing anything.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+
+
+def normalize_item(
+    raw: RawItem, *, feed_url: str, now: datetime, lang: str | None = None
+) -> Item | None:
+    """Normalize one parsed entry; None when it has neither title, link nor summary."""
+    title = _truncate(normalize_text(raw.title), TITLE_MAX)
+    summary = _truncate(normalize_text(raw.summary, keep_lines=True), SUMMARY_MAX)
+    link = canonical_url(raw.link, feed_url) if raw.link else None
+    if not (title or link or summary):
+        return None
+    digest = content_hash(title, summary)
+    guid = (raw.guid or "").strip()
+    return Item(
+        key=guid or link or f"sha256:{digest}",
+        title=title,
+        link=link,
+        summary=summary,
+        published_at=_published_at(raw, now),
+        content_hash=digest,
+        lang=lang,
+    )
+
+
+def content_hash(title: str, summary: str) -> str:
+    """sha256 hex of the normalized title and summary; dates and links stay out."""
+    return hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()
+
+
+def _published_at(raw: RawItem, now: datetime) -> datetime:
+    now = _as_utc(now)
+    when = raw.published or raw.updated
+    if when is None:
+        return now
+    # A date in the future is a wrong clock or a wrong zone; it must not sort above news.
+    return min(_as_utc(when), now)
+
+
+def _as_utc(value: datetime) -> datetime:
+    # A naive datetime here was produced as UTC by our parser or by the caller.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# --- text ----------------------------------------------------------------------------------
+
+
+def normalize_text(value: str | None, *, keep_lines: bool = False) -> str:
+    """HTML or plain text -> NFKC plain text with folded whitespace.
+
+    With `keep_lines`, paragraph and line breaks survive as single newlines;
+    otherwise everything folds onto one line.
+    """
+    if not value:
+        return ""
+    text = html_to_text(value)
+    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    text = _SPACES.sub(" ", text)
+    text = _NEWLINES.sub("\n", text).strip()
+    return text if keep_lines else text.replace("\n", " ")
+
+
+def html_to_text(value: str) -> str:
+    """Strip tags, drop scripts and styles, decode entities; blocks become newlines."""
+    if "<" not in value:
+        return unescape(value) if "&" in value else value
+    parser = _TextExtractor()
+    parser.feed(value)
+    parser.close()
+    return "".join(parser.parts)
+
+
+class _TextExtractor(HTMLParser):
+    """Collects the visible text of an HTML fragment."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self._skipping += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def _truncate(text: str, limit: int) -> str:
+    """Cut at the last word boundary before `limit` and mark the cut with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    boundary = max(cut.rfind(" "), cut.rfind("\n"))
+    # Scripts without spaces (Japanese) have no word boundary: cut at the limit.
+    if boundary > limit // 2:
+        cut = cut[:boundary]
+    return cut.rstrip() + "…"
+
+
+# --- links ---------------------------------------------------------------------------------
+
+
+def canonical_url(url: str | None, base: str | None = None) -> str | None:
+    """One spelling of a link, or None when it is not an absolute http(s) URL.
+
+    Resolves against `base`, lower-cases scheme and host, drops the default
+    port, the fragment, credentials and TRACKING_PARAMS, keeps the remaining
+    query parameters in their order and spelling, and gives an empty path "/".
+    """
+    if not url or not url.strip():
+        return None
+    candidate = url.strip()
+    try:
+        if base:
+            candidate = urljoin(base.strip(), candidate)
+        parts = urlsplit(candidate)
+        port = parts.port
+    except ValueError:
+        return None  # unbalanced brackets, a port out of range ...
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if scheme not in _DEFAULT_PORTS or not host or parts.username is not None:
+        # credentials in a news link are a trick, not an address (RELIABILITY.md A1)
+        return None
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        netloc = f"{netloc}:{port}"
+    return urlunsplit((scheme, netloc, parts.path or "/", _clean_query(parts.query), ""))
+
+
+def _clean_query(query: str) -> str:
+    if not query:
+        return ""
+    kept = [
+        pair
+        for pair in query.split("&")
+        if pair and not _is_tracking(unquote_plus(pair.split("=", 1)[0]).lower())
+    ]
+    return "&".join(kept)
+
+
+def _is_tracking(name: str) -> bool:
+    return name.startswith("utm_") or name in TRACKING_PARAMS
