@@ -55,18 +55,24 @@ class FakeServer:
         return f"http://127.0.0.1:{self.port}"
 
     def inject(self, method: str, fault: str, times: int = 1, **options: Any) -> None:
-        """Make the next `times` calls of `method` fail with `fault`."""
+        """Make the next `times` calls of `method` fail with `fault`.
+
+        With `channel=<id>` (Slack channel / Telegram chat id) only calls for that
+        channel fail; other options are fault-specific (retry_after, migrate_to).
+        """
         self._faults[method].append(Fault(fault, times, options))
 
-    def next_fault(self, method: str) -> Fault | None:
+    def next_fault(self, method: str, channel: object = None) -> Fault | None:
         queue = self._faults.get(method)
-        if not queue:
-            return None
-        fault = queue[0]
-        fault.times -= 1
-        if fault.times <= 0:
-            queue.popleft()
-        return fault
+        for fault in list(queue or ()):
+            wanted = fault.options.get("channel")
+            if wanted is not None and str(wanted) != str(channel):
+                continue
+            fault.times -= 1
+            if fault.times <= 0:
+                queue.remove(fault)  # type: ignore[union-attr]
+            return fault
+        return None
 
     def accept(self, message: dict[str, Any]) -> None:
         self.messages.append(message)

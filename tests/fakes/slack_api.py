@@ -51,7 +51,7 @@ class FakeSlackAPI(FakeServer):
         handler = getattr(self, "api_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        if (fault := self.next_fault(method)) is not None:
+        if (fault := self.next_fault(method, params.get("channel"))) is not None:
             message = self._message(params) if method == "chat.postMessage" else {}
             answer = await self.common_fault(request, fault, lambda: self.accept(message))
             if answer is not None:

@@ -71,7 +71,7 @@ class FakeTelegramAPI(FakeServer):
         handler = getattr(self, "api_" + method, None)
         if handler is None:
             return _error(404, "Not Found: method not found")
-        if (fault := self.next_fault(method)) is not None:
+        if (fault := self.next_fault(method, params.get("chat_id"))) is not None:
             message = self._message(params) if method == "sendMessage" else {}
             answer = await self.common_fault(request, fault, lambda: self.accept(message))
             if answer is not None:
