@@ -181,6 +181,8 @@ def slack_alert(payload: dict[str, Any], timezone: str) -> SlackMessage:
         body.append(f"> {fit(v.snippet, 600, slack_escape)}")
     if v.raw_link:
         body.append(f"link (not clickable): {fit(v.raw_link, 300, slack_escape)}")
+    elif v.link and utf16_len(slack_escape(v.link)) > 1000:
+        body.append(f"link: {fit(v.link, 300, slack_escape)}")
     if body:
         blocks.append(_section("\n".join(body)))
     text = fit(f"{v.title} — {v.feed}" if v.feed else v.title, 1000, slack_escape)

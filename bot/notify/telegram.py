@@ -83,7 +83,12 @@ class TelegramNotifier:
             write_timeout=timeout,
             pool_timeout=timeout,
         )
-        self.bot = bot or Bot(token, base_url=bot_base_url(base_url), request=request)
+        # One request object for both of PTB's slots: we never long-poll here, and
+        # `aclose` can then close it without initialize(), which would call getMe.
+        self._request = request
+        self.bot = bot or Bot(
+            token, base_url=bot_base_url(base_url), request=request, get_updates_request=request
+        )
         self.pacer = pacer or Pacer.telegram()
 
     async def send(self, message: OutgoingMessage) -> Receipt:
@@ -133,6 +138,8 @@ class TelegramNotifier:
         return str(sent.message_id)
 
     async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._request.shutdown()
         await self.bot.shutdown()
 
 

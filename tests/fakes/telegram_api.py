@@ -86,7 +86,8 @@ class FakeTelegramAPI(FakeServer):
                 return _migrated(new_id)
             status, description = _ERRORS[fault.kind]
             return _error(status, description)
-        return await handler(params)
+        response: web.StreamResponse = await handler(params)
+        return response
 
     def _message(self, params: dict[str, Any]) -> dict[str, Any]:
         self._message_id += 1

@@ -1,0 +1,73 @@
+"""The fake chat servers as standalone processes, as the end-to-end crash test will run them."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from telegram import Bot
+
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def run_fake(tmp_path: Path) -> Iterator[object]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(module: str) -> tuple[str, Path]:
+        log = tmp_path / f"{module}.json"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"tests.fakes.{module}", "--port", "0", "--log", str(log)],
+            cwd=REPO, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        procs.append(proc)
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        return url, log
+
+    yield start
+    for proc in procs:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+async def test_standalone_slack_logs_messages_and_takes_faults(run_fake: object) -> None:
+    url, log = run_fake("slack_api")  # type: ignore[operator]
+    assert url.endswith("/api/")
+    client = AsyncWebClient(token="xoxb-e2e", base_url=url, retry_handlers=[])
+    await client.chat_postMessage(channel="C9", text="hello &amp; bye")
+    assert [m["text"] for m in json.loads(log.read_text())] == ["hello &amp; bye"]
+    base = url.removesuffix("/api/")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{base}/_fake/inject", json={"method": "chat.postMessage", "fault": "is_archived"}
+        ) as response:
+            assert response.status == 200
+        with pytest.raises(SlackApiError, match="is_archived"):
+            await client.chat_postMessage(channel="C9", text="refused")
+        async with http.get(f"{base}/_fake/messages") as response:
+            assert [m["channel"] for m in await response.json()] == ["C9"]
+
+
+async def test_standalone_telegram_logs_messages(run_fake: object) -> None:
+    url, log = run_fake("telegram_api")  # type: ignore[operator]
+    assert url.endswith("/bot")
+    async with Bot("42:e2e-token", base_url=url) as bot:
+        sent = await bot.send_message(chat_id=-100, text="<b>hi</b>", parse_mode="HTML")
+    [logged] = json.loads(log.read_text())
+    assert (logged["chat_id"], logged["text"], logged["message_id"]) == (
+        "-100",
+        "<b>hi</b>",
+        sent.message_id,
+    )
