@@ -1,0 +1,186 @@
+"""Full-text search on SQLite (FTS5 trigram) and PostgreSQL (pg_trgm), newest first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic import command
+from sqlalchemy import delete, text
+
+from bot.store import feeds as feed_store
+from bot.store import items as item_store
+from bot.store.db import Database, alembic_config
+from bot.store.schema import Feed
+from bot.store.search import search, split_terms
+from bot.types import Item, Match
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def add_items(
+    db: Database, *rows: tuple[str, str, str | None, datetime], feed: str = "a"
+) -> list[int]:
+    """Store items given as (title, summary, lang, published_at); their ids, in order."""
+    ids = []
+    with db.write() as session:
+        feed_id = feed_store.add_feed(session, f"https://{feed}.example/rss", NOW, name=feed).id
+        for n, (title, summary, lang, published) in enumerate(rows):
+            item = Item(
+                key=f"{feed}{n}",
+                title=title,
+                link=f"https://{feed}.example/{n}",
+                summary=summary,
+                published_at=published,
+                content_hash=f"h{n}",
+                lang=lang,
+            )
+            item_id = item_store.insert_item(session, feed_id, item, now=NOW, alerted=False)
+            assert item_id is not None
+            ids.append(item_id)
+    return ids
+
+
+def titles(db: Database, query: str, **kwargs: object) -> list[str]:
+    with db.read() as session:
+        return [i.title for i in search(session, query, **kwargs)]  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def news(database: Database) -> Database:
+    hour = timedelta(hours=1)
+    add_items(
+        database,
+        ("米軍、パトリオットを配備", "防空システムの強化", "ja", NOW - 1 * hour),
+        ("Системы ППО отразили атаку", "Над Киевом работала ПВО", "ru", NOW - 2 * hour),
+        (
+            "Bundeswehr stärkt die Flugabwehr",
+            "Neue Patriot-Systeme für Polen",
+            "de",
+            NOW - 3 * hour,
+        ),
+        ("Patriot battery arrives", "Air defense in Poland", "en-GB", NOW - 4 * hour),
+        ("Energy prices fall", "Gas is cheaper in the EU", "en", NOW - 50 * hour),
+        ("Discount: 100% off", "snake_case and 50%", "en", NOW - 60 * hour),
+    )
+    return database
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("パトリオット", ["米軍、パトリオットを配備"]),
+        ("ППО", ["Системы ППО отразили атаку"]),
+        ("ппо", ["Системы ППО отразили атаку"]),  # case folded in Cyrillic too
+        ("Flugabwehr", ["Bundeswehr stärkt die Flugabwehr"]),
+        ("flugABWEHR", ["Bundeswehr stärkt die Flugabwehr"]),
+        ("patriot", ["Bundeswehr stärkt die Flugabwehr", "Patriot battery arrives"]),
+        ("防空", ["米軍、パトリオットを配備"]),  # two characters: below the trigram length
+        # substrings, as for Japanese: "eu" is in "Neue" too
+        ("EU", ["Bundeswehr stärkt die Flugabwehr", "Energy prices fall"]),
+        ("Poland battery", ["Patriot battery arrives"]),  # every term, title or summary
+        ('"air defense"', ["Patriot battery arrives"]),
+        ('"defense air"', []),
+        ("xyzzy", []),
+        ("100%", ["Discount: 100% off"]),  # LIKE wildcards are literal
+        ("snake_case", ["Discount: 100% off"]),
+        ("50%", ["Discount: 100% off"]),
+    ],
+)
+def test_search_finds_every_language(news: Database, query: str, expected: list[str]) -> None:
+    assert titles(news, query) == expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['xq"zz', "OR xqz", "NEAR(xq zz)", "xqz*", "title:xqz", "^xqz", "'; DROP TABLE items; --"],
+)
+def test_query_syntax_is_never_interpreted(news: Database, query: str) -> None:
+    assert titles(news, query) == []
+    with news.read() as session:  # terms given as a list keep their quotes
+        assert search(session, ['Patriot"']) == []
+        assert search(session, ["Patriot", '"']) == []
+
+
+def test_no_terms_lists_the_newest_items_matching_the_filters(news: Database) -> None:
+    assert titles(news, "", lang="en", limit=2) == ["Patriot battery arrives", "Energy prices fall"]
+
+
+def test_filters(news: Database) -> None:
+    with news.write() as session:
+        (item_id,) = [i.id for i in search(session, "battery")]
+        item_store.insert_matches(session, item_id, [Match("air-defense", 2.0)], now=NOW)
+    assert titles(news, "patriot", topic="air-defense") == ["Patriot battery arrives"]
+    assert titles(news, "patriot", topic="energy") == []
+    assert titles(news, "patriot", lang="de") == ["Bundeswehr stärkt die Flugabwehr"]
+    assert titles(news, "patriot", lang="EN") == ["Patriot battery arrives"]  # en finds en-GB
+    # one Latin letter: a scan, with the time filter
+    assert titles(news, "e", since=NOW - timedelta(hours=3, minutes=30)) == [
+        "Bundeswehr stärkt die Flugabwehr"
+    ]
+    assert titles(news, "prices", since=NOW - timedelta(hours=49)) == []
+    assert titles(news, "prices", since=NOW - timedelta(hours=51)) == ["Energy prices fall"]
+
+
+def test_newest_first_and_limit(database: Database) -> None:
+    rows = [(f"Patriot {n}", "", "en", NOW - timedelta(minutes=7 * n)) for n in range(30)]
+    add_items(database, *reversed(rows))  # stored oldest first: ids disagree with age
+    assert titles(database, "patriot", limit=5) == [f"Patriot {n}" for n in range(5)]
+    assert len(titles(database, "patriot", limit=500)) == 30
+
+
+def test_order_is_exact_within_one_minute(database: Database) -> None:
+    """The SQLite index orders by minute, then id; seconds decide inside the minute."""
+    minute = NOW.replace(second=0)
+    add_items(
+        database,
+        ("Patriot late", "", "en", minute + timedelta(seconds=50)),
+        ("Patriot early", "", "en", minute + timedelta(seconds=10)),
+        ("Patriot before", "", "en", minute - timedelta(seconds=30)),
+    )
+    assert titles(database, "patriot", limit=1) == ["Patriot late"]
+    assert titles(database, "patriot", limit=2) == ["Patriot late", "Patriot early"]
+
+
+def test_index_follows_updates_and_deletes(news: Database) -> None:
+    with news.write() as session:
+        feed_id = session.scalar(text("SELECT id FROM feeds"))
+        changed = Item(
+            key="a3",
+            title="Patriot battery moved",
+            link=None,
+            summary="Now in Romania",
+            published_at=NOW,
+            content_hash="x",
+        )
+        item_store.update_item(session, feed_id, changed)
+    assert titles(news, "Romania") == ["Patriot battery moved"]
+    assert titles(news, "Poland battery") == []
+    with news.write() as session:
+        session.execute(delete(Feed))  # items go with their feed (ON DELETE CASCADE)
+    assert titles(news, "Romania") == []
+    assert titles(news, "防空") == []
+
+
+def test_items_stored_before_the_migration_are_indexed(db_url: str) -> None:
+    db = Database(db_url)
+    command.upgrade(alembic_config(db.engine), "0001")
+    add_items(db, ("Flugabwehr im Test", "", "de", NOW))
+    db.upgrade()
+    assert titles(db, "flugabwehr") == ["Flugabwehr im Test"]
+    db.dispose()
+
+
+def test_results_carry_feed_and_topics(news: Database) -> None:
+    with news.write() as session:
+        (item,) = search(session, "パトリオット")
+        item_store.insert_matches(session, item.id, [Match("air-defense", 1.5)], now=NOW)
+    with news.read() as session:
+        (item,) = search(session, "パトリオット")
+    assert (item.feed, item.lang, item.topics) == ("a", "ja", ("air-defense",))
+    assert item.published_at == NOW - timedelta(hours=1)
+
+
+def test_split_terms() -> None:
+    assert split_terms('Patriot "air defense"  ППО ""') == ["Patriot", "air defense", "ППО"]
+    assert split_terms('unclosed "quote here') == ["unclosed", "quote here"]
