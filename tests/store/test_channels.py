@@ -45,20 +45,21 @@ def test_sync_inserts_channels_and_follows(database: Database) -> None:
         assert channel_store.admin_channel_ids(s) == ["console"]
 
 
-def test_resync_updates_follows_keeps_pause_and_drops_removed_channels(database: Database) -> None:
+def test_resync_updates_follows_and_keeps_runtime_state(database: Database) -> None:
     with database.write() as s:
         channel_store.sync_channels(s, [spec("slack:C1", "war"), spec("slack:C2", admin=True)], NOW)
         channel_store.pause_channel(s, "slack:C1", "channel_not_found", NOW)
     with database.write() as s:
         channel_store.sync_channels(s, [spec("slack:C1", "energy", mode="digest")], NOW)
     assert subscriptions(database, "slack:C1") == {"energy"}
-    assert subscriptions(database, "slack:C2") == set()
+    # not in the file (e.g. made by a chat command): subscriptions kept, admin role not
+    assert subscriptions(database, "slack:C2") == {"*"}
     with database.read() as s:
         c1, c2 = s.get(Channel, "slack:C1"), s.get(Channel, "slack:C2")
         assert c1 is not None and c2 is not None
         assert c1.paused_reason == "channel_not_found"  # runtime state survives a resync
         assert c1.mode == "digest"
-        assert not c2.is_admin  # removed from config: kept, but gets nothing new
+        assert not c2.is_admin  # the admin role comes from feeds.yaml alone
         assert channel_store.admin_channel_ids(s) == []
 
 
