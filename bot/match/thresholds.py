@@ -58,6 +58,8 @@ class ClusterConfig:
     default: Thresholds = field(default_factory=lambda: Thresholds(0.30, 0.40))
     #: MinHash values per LSH band; see StoryIndex for the recall this buys
     lsh_rows: int = 2
+    #: bands a member must share with the item to be verified at all (see StoryIndex)
+    lsh_min_hits: int = 2
 
     def for_lang(self, lang: str | None) -> Thresholds:
         """The thresholds for a language code like `de` or `de-AT`, else the default."""
