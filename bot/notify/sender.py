@@ -38,6 +38,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
 from bot.errors import DeliveryError
 from bot.notify.base import Notifier, OutgoingMessage, Receipt, RejectedMessage, UncertainDelivery
 from bot.store import channels as channel_store
@@ -96,7 +98,17 @@ async def drain_outbox(
     """Send up to `limit` due messages; channels without a notifier wait in the outbox."""
     drain = _Drain(db, notifiers, now, lease, rng, limit)
     channels = await asyncio.to_thread(drain.due_channels)
-    await asyncio.gather(*(drain.channel(channel_id) for channel_id in channels))
+    results = await asyncio.gather(
+        *(drain.channel(channel_id) for channel_id in channels), return_exceptions=True
+    )
+    for channel_id, result in zip(channels, results, strict=True):
+        if isinstance(result, Exception):
+            # e.g. the database failed on a mark: the row stays `sending` and the lease
+            # brings it back; the other channels carry on.
+            log.error("sending stopped", extra={"channel": channel_id, "error": repr(result)})
+            drain.summary.errors.append(f"{channel_id}: {type(result).__name__}: {result}")
+        elif isinstance(result, BaseException):
+            raise result
     return drain.summary
 
 
@@ -181,47 +193,13 @@ class _Drain:
         )
         with self.db.write() as session:
             if error.migrate_to:
-                new_id = _migrated_id(delivery.channel_id, error.migrate_to)
-                channel_store.rename_channel(session, delivery.channel_id, new_id)
-                outbox.retry_later(
-                    session, delivery.id, due_at=now, error=text, count_attempt=False
-                )
-                self.summary.migrated += 1
-                return new_id
+                return self._migrated(session, delivery, error.migrate_to, text, now)
             if error.retry_after is not None:
-                until = now + timedelta(seconds=max(error.retry_after, 0))
-                outbox.retry_later(
-                    session, delivery.id, due_at=until, error=text, count_attempt=False
-                )
-                outbox.defer_channel(session, delivery.channel_id, until)
-                self.summary.deferred += 1
+                self._rate_limited(session, delivery, error.retry_after, text, now)
             elif error.permanent:
-                outbox.retry_later(
-                    session, delivery.id, due_at=now, error=text, count_attempt=False
-                )
-                if channel_store.pause_channel(session, delivery.channel_id, str(error), now):
-                    self.summary.paused += 1
-                    _report(
-                        session,
-                        delivery.channel_id,
-                        f"Paused {delivery.channel_id}: {error} — its messages are kept. "
-                        f"Fix the channel (invite the bot, check the id), then run "
-                        f"`skywatch channel resume {delivery.channel_id}`.",
-                        key=f"paused:{delivery.channel_id}:{now.isoformat()}",
-                        now=now,
-                    )
+                self._channel_gone(session, delivery, error, text, now)
             elif isinstance(error, RejectedMessage) or delivery.attempts + 1 >= MAX_ATTEMPTS:
-                outbox.mark_dead(session, delivery.id, text)
-                self.summary.dead += 1
-                if delivery.kind != "report":  # never report a failed report: no loops
-                    _report(
-                        session,
-                        delivery.channel_id,
-                        f"Gave up a {delivery.kind} to {delivery.channel_id} after "
-                        f"{delivery.attempts + 1} attempts: {error}",
-                        key=f"dead:{delivery.id}",
-                        now=now,
-                    )
+                self._give_up(session, delivery, error, text, now)
             else:
                 prefix = MAYBE_SENT if isinstance(error, UncertainDelivery) else ""
                 due = now + backoff(delivery.attempts + 1, self.rng)
@@ -229,13 +207,62 @@ class _Drain:
                 self.summary.retried += 1
         return None
 
+    def _migrated(
+        self, session: Session, delivery: Delivery, new_chat: str, text: str, now: datetime
+    ) -> str:
+        new_id = _migrated_id(delivery.channel_id, new_chat)
+        channel_store.rename_channel(session, delivery.channel_id, new_id)
+        outbox.retry_later(session, delivery.id, due_at=now, error=text, count_attempt=False)
+        self.summary.migrated += 1
+        return new_id
 
-def _report(session: object, about: str, text: str, *, key: str, now: datetime) -> None:
+    def _rate_limited(
+        self, session: Session, delivery: Delivery, seconds: float, text: str, now: datetime
+    ) -> None:
+        # Exactly the wait the platform asked for, for the whole channel, not an attempt.
+        until = now + timedelta(seconds=max(seconds, 0))
+        outbox.retry_later(session, delivery.id, due_at=until, error=text, count_attempt=False)
+        outbox.defer_channel(session, delivery.channel_id, until)
+        self.summary.deferred += 1
+
+    def _channel_gone(
+        self, session: Session, delivery: Delivery, error: DeliveryError, text: str, now: datetime
+    ) -> None:
+        # The row goes back to pending untouched: it is sent when the channel is resumed.
+        outbox.retry_later(session, delivery.id, due_at=now, error=text, count_attempt=False)
+        if not channel_store.pause_channel(session, delivery.channel_id, str(error), now):
+            return  # paused already (a concurrent drain): reported there
+        self.summary.paused += 1
+        _report(
+            session,
+            delivery.channel_id,
+            f"Paused {delivery.channel_id}: {error} — its messages are kept. Fix the channel "
+            f"(invite the bot, check the id), then run "
+            f"`skywatch channel resume {delivery.channel_id}`.",
+            key=f"paused:{delivery.channel_id}:{now.isoformat()}",
+            now=now,
+        )
+
+    def _give_up(
+        self, session: Session, delivery: Delivery, error: DeliveryError, text: str, now: datetime
+    ) -> None:
+        outbox.mark_dead(session, delivery.id, text)
+        self.summary.dead += 1
+        if delivery.kind != "report":  # never report a failed report: no loops
+            _report(
+                session,
+                delivery.channel_id,
+                f"Gave up a {delivery.kind} to {delivery.channel_id} after "
+                f"{delivery.attempts + 1} attempts: {error}",
+                key=f"dead:{delivery.id}",
+                now=now,
+            )
+
+
+def _report(session: Session, about: str, text: str, *, key: str, now: datetime) -> None:
     """One report per admin channel, never to the channel the report is about."""
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
-    for admin in channel_store.admin_channel_ids(session, exclude=about):
+    admins = channel_store.admin_channel_ids(session, exclude=about)
+    for admin in admins:
         outbox.enqueue(
             session,
             channel_id=admin,
@@ -244,7 +271,7 @@ def _report(session: object, about: str, text: str, *, key: str, now: datetime) 
             payload={"text": text},
             now=now,
         )
-    if not channel_store.admin_channel_ids(session, exclude=about):
+    if not admins:
         log.warning("no admin channel to report to", extra={"report": text})
 
 

@@ -388,3 +388,55 @@ async def test_concurrent_drains_send_each_row_once(bot: Bot) -> None:
 def test_migrated_ids_keep_the_forum_topic() -> None:
     assert sender._migrated_id("telegram:-123", "-100123") == "telegram:-100123"
     assert sender._migrated_id("telegram:-123/7", "-100123") == "telegram:-100123/7"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_slack_429_in_real_time_is_posted_once_after_retry_after(
+    database: Database, slack_api: FakeSlackAPI, telegram_api: FakeTelegramAPI
+) -> None:
+    # B6 with the wall clock: the send job keeps draining; nothing is posted early.
+    from bot.update import utcnow
+
+    b = Bot(database, Clock(utcnow()), slack_api, telegram_api)
+    b.clock = utcnow  # type: ignore[assignment]
+    try:
+        b.channels(slack("C1"))
+        b.alert("slack:C1", 1)
+        slack_api.inject("chat.postMessage", "ratelimited", retry_after=2)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while not slack_api.messages and loop.time() - started < 10:
+            await b.drain()
+            await asyncio.sleep(0.1)
+        assert loop.time() - started >= 2.0
+        await b.drain()
+        assert len(slack_api.messages) == 1
+        assert [m for m, _ in slack_api.calls].count("chat.postMessage") == 2
+    finally:
+        await b.telegram.aclose()
+
+
+async def test_a_failed_mark_is_recovered_by_the_lease_without_a_slack_duplicate(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The process "dies" between send and mark: here the mark's transaction fails.
+    from bot.errors import StoreError
+
+    bot.channels(slack("C1"), slack("C2"))
+    bot.alert("slack:C1", 1)
+    bot.alert("slack:C2", 2)
+    real_mark = outbox.mark_sent
+
+    def failing_mark(session: Any, row_id: int, message_id: str, now: Any) -> None:
+        if bot.rows()["alert:slack:C1:1"].id == row_id:
+            raise StoreError("database is locked")
+        real_mark(session, row_id, message_id, now)
+
+    monkeypatch.setattr(outbox, "mark_sent", failing_mark)
+    summary = await bot.drain()
+    assert summary.sent == 1 and "database is locked" in summary.errors[0]
+    assert bot.rows()["alert:slack:C1:1"].status == "sending"
+    monkeypatch.setattr(outbox, "mark_sent", real_mark)
+    bot.clock.advance(seconds=LEASE.total_seconds() + 1)
+    assert (await bot.drain()).sent == 1
+    assert sorted(bot.slack_titles()) == ["Story 1", "Story 2"]  # found by metadata, not reposted
