@@ -30,6 +30,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
@@ -63,7 +64,7 @@ def parse_feed(
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     if _looks_like_json(body, lowered):
         return parse_json_feed(body, url)
-    if _HTML_START.match(body[:4096]):
+    if _HTML_START.match(body, 0, 4096):
         raise NotAFeedError("an HTML page, not a feed", find_feed_links(body, url or ""))
     fast = parse_fast(body, lowered, url)
     if fast is not None:
@@ -227,8 +228,6 @@ def _str(value: object) -> str | None:
 def _resolve(base: str, link: str | None) -> str | None:
     if not link:
         return link
-    from urllib.parse import urljoin
-
     return urljoin(base, link) if base else link
 
 
@@ -389,19 +388,55 @@ _AMP_REF = re.compile("&([A-Za-z0-9_]+);")
 _C1_CONTROLS = re.compile("[\x80-\x9f]")
 _BEYOND_LATIN1 = re.compile("[^\x00-\xff]")
 _XMLNS_DECL = re.compile(rb"""xmlns(?::([^\s=/>]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
-#: handler names by tag, per set of root namespace declarations; shared by documents
-_NAMES: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
-_NAMES_MAX = 512
+_SHAPES: dict[tuple[tuple[str, str], ...], _Shape] = {}
+_SHAPES_MAX = 512
 
 
-def _names_for(nsmap: Mapping[str | None, str]) -> dict[str, str]:
+class _Shape:
+    """What follows from a root's namespace declarations alone; shared by documents."""
+
+    def __init__(self, nsmap: Mapping[str | None, str]) -> None:
+        #: handler names by tag (filled as tags are met)
+        self.names: dict[str, str] = {}
+        #: feedparser's `namespacemap`: document prefix -> standard prefix
+        self.prefix_map: dict[str, str] = {}
+        self.ambiguous = False
+        self.bindings = {(prefix or "", uri) for prefix, uri in nsmap.items()}
+        self.prefixes = {prefix or "" for prefix in nsmap}
+        uris: set[str] = set()
+        for prefix, uri in nsmap.items():
+            low = _norm_ns(uri)
+            self.ambiguous |= low in uris  # one namespace under two prefixes
+            uris.add(low)
+            if prefix and low in _MATCH_NS:
+                self.prefix_map[prefix] = _MATCH_NS[low]
+        # the versions feedparser's track_namespace would take from these declarations
+        self.versions = {
+            version
+            for prefix, uri in nsmap.items()
+            if (version := _VERSION_NS.get(uri.lower(), ""))
+            and (version != "rss090" or prefix is None)  # RSS 0.90 only as the default
+        }
+        # item/entry in a base namespace, or in an unknown default namespace, are entries
+        entry_uris = {""} | {
+            uri
+            for prefix, uri in nsmap.items()
+            if _MATCH_NS.get(_norm_ns(uri)) == ""
+            or (_MATCH_NS.get(_norm_ns(uri)) is None and prefix is None)
+        }
+        self.item_tags = [
+            f"{{{uri}}}{local}" if uri else local for uri in sorted(entry_uris) for local in _ITEM
+        ]
+
+
+def _shape_for(nsmap: Mapping[str | None, str]) -> _Shape:
     key = tuple(sorted((prefix or "", uri) for prefix, uri in nsmap.items()))
-    names = _NAMES.get(key)
-    if names is None:
-        if len(_NAMES) >= _NAMES_MAX:
-            _NAMES.clear()  # many unusual feeds: start over rather than grow without bound
-        names = _NAMES[key] = {}
-    return names
+    shape = _SHAPES.get(key)
+    if shape is None:
+        if len(_SHAPES) >= _SHAPES_MAX:
+            _SHAPES.clear()  # many unusual feeds: start over rather than grow without bound
+        shape = _SHAPES[key] = _Shape(nsmap)
+    return shape
 
 
 class _GiveUp(Exception):
@@ -412,8 +447,6 @@ def content_location(headers: Mapping[str, str], url: str | None) -> str | None:
     """The base URL feedparser should resolve against (Content-Location, else the URL)."""
     location = headers.get("content-location")
     if location and url:
-        from urllib.parse import urljoin
-
         return urljoin(url, location)
     return location or url
 
@@ -471,27 +504,19 @@ class _FastDoc:
         self.base = base
         self.has_base_attr = has_base_attr
         self.problem = problem
-        self.nsmap: dict[str | None, str] = dict(root.nsmap)
-        self.prefix_map = self._prefix_map()
-        self.names = _names_for(self.nsmap)
+        self.nsmap: dict[str | None, str] = root.nsmap
+        self.shape = _shape_for(self.nsmap)
+        if self.shape.ambiguous:
+            raise _GiveUp("one namespace under two prefixes")
+        self.prefix_map = self.shape.prefix_map
+        self.names = self.shape.names
         #: False when some element below the root declares a namespace: then every
         #: element's binding is checked and the whole tree is walked
         self.simple = True
         self.version = ""
         self.items: list[RawItem] = []
-
-    def _prefix_map(self) -> dict[str, str]:
-        # feedparser's `namespacemap`: document prefix -> its standard prefix
-        mapping: dict[str, str] = {}
-        uris: set[str] = set()
-        for prefix, uri in self.nsmap.items():
-            low = _norm_ns(uri)
-            if low in uris:
-                raise _GiveUp("one namespace under two prefixes")
-            uris.add(low)
-            if prefix and low in _MATCH_NS:
-                mapping[prefix] = _MATCH_NS[low]
-        return mapping
+        #: (parent base, xml:base) -> base; most elements repeat their parent's
+        self.bases: dict[tuple[str, str], str] = {}
 
     def _only_root_bindings(self, data: bytes) -> bool:
         """True when an element's tag alone fixes its feedparser handler name.
@@ -501,8 +526,7 @@ class _FastDoc:
         prefix (feedburner's `<atom10:link xmlns:atom10=...>`). Text that only
         looks like a declaration can merely make this False (the checked walk).
         """
-        root = {(prefix or "", uri) for prefix, uri in self.nsmap.items()}
-        root_prefixes = {prefix or "" for prefix in self.nsmap}
+        root, root_prefixes = self.shape.bindings, self.shape.prefixes
         extra: dict[str, str] = {}
         for match in _XMLNS_DECL.finditer(data):
             raw_prefix, dq, sq = match.groups()
@@ -560,19 +584,10 @@ class _FastDoc:
         prefix = self.prefix_map.get(prefix, prefix) if prefix else ""
         return f"{prefix.lower()}_{local}" if prefix else local
 
-    def item_tags(self) -> list[str]:
-        """Tags feedparser reads as entries: item/entry in a base or unknown default namespace."""
-        uris = {""}
-        for prefix, uri in self.nsmap.items():
-            std = _MATCH_NS.get(_norm_ns(uri))
-            if std == "" or (std is None and prefix is None):
-                uris.add(uri)
-        return [f"{{{uri}}}{local}" if uri else local for uri in uris for local in _ITEM]
-
     def find_items(self) -> None:
         """Find entries with lxml's own tag filter instead of walking every element."""
         checked: dict[etree._Element, str] = {}  # parent -> base of its children
-        for item in self.root.iter(*self.item_tags()):
+        for item in self.root.iter(*self.shape.item_tags):
             parent = item.getparent()
             if parent is None:
                 raise _GiveUp("the root is an item")
@@ -594,21 +609,22 @@ class _FastDoc:
         return base
 
     def element_base(self, el: etree._Element, parent: str) -> str:
+        """feedparser's base URL inside `el` (mixin.py `unknown_starttag`)."""
         if not self.has_base_attr:
             return parent
         given = el.get(_XML_BASE, el.get("base")) or parent
-        return (_fp_safe_uri(parent, given) or parent) if parent else _fp_urljoin(parent, given)
+        key = (parent, given)
+        found = self.bases.get(key)
+        if found is None:
+            joined = _fp_safe_uri(parent, given) if parent else _fp_urljoin(parent, given)
+            found = self.bases[key] = str(joined or parent)
+        return found
 
     def _version(self, root_name: str) -> str:
-        found = set()
-        for prefix, uri in self.nsmap.items():
-            version = _VERSION_NS.get(uri.lower(), "")
-            # feedparser takes RSS 0.90 only from the default namespace
-            if version and (version != "rss090" or prefix is None):
-                found.add(version)
+        found = self.shape.versions
         if len(found) > 1:
             raise _GiveUp("ambiguous version namespaces")
-        version = found.pop() if found else ""
+        version = next(iter(found)) if found else ""
         if root_name == "rss":
             if not version.startswith("rss"):
                 attr = self.root.get("version", "")
@@ -859,7 +875,49 @@ def _finish(text: str) -> str:
 
 
 def _urljoin(base: str, uri: str) -> str:
-    """feedparser's `_urljoin`, skipping its work when it cannot change anything."""
-    if not base and ":///" not in uri:
+    """feedparser's `_urljoin`, skipping its work when it cannot change anything.
+
+    Most links are already absolute with the base's scheme; urljoin then
+    returns `urlunparse(urlparse(uri))`, which is `uri` itself unless the URL
+    has an empty query or fragment, `;` parameters, control characters, an
+    IP-literal or a non-ASCII host to check. Anything like that takes the
+    real code (tests/feeds/test_parse.py compares both on many URLs).
+    """
+    if not base:
+        return uri if ":///" not in uri else str(_fp_urljoin(base, uri))
+    scheme = _SCHEMES.get(base)
+    if scheme is None:
+        scheme = _scheme_of(base)
+    if scheme and uri.startswith(scheme) and _is_plain_absolute(uri, len(scheme)):
         return uri
     return str(_fp_urljoin(base, uri))
+
+
+#: base URL -> its "scheme://" prefix (or "" when it has no usable one)
+_SCHEMES: dict[str, str] = {}
+
+
+def _scheme_of(base: str) -> str:
+    if len(_SCHEMES) > 1024:
+        _SCHEMES.clear()
+    try:
+        scheme = urlsplit(base).scheme
+    except ValueError:
+        scheme = ""
+    prefix = _SCHEMES[base] = f"{scheme}://" if scheme in ("http", "https") else ""
+    return prefix
+
+
+def _is_plain_absolute(uri: str, start: int) -> bool:
+    """`uri[start:]` is "host/..." with nothing urlsplit/urlunsplit would rewrite."""
+    return (
+        len(uri) > start
+        and uri[start] not in "/?#"
+        and uri.isascii()
+        and not _URL_SPECIALS.search(uri)
+        and not uri.endswith(("?", "#"))
+        and "?#" not in uri
+    )
+
+
+_URL_SPECIALS = re.compile(r"[\x00-\x20;\[\]\\]")
