@@ -18,11 +18,15 @@ import argparse
 import itertools
 import random
 import string
+import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.match.cluster import StoryCandidate, StoryIndex, best_story
 from bot.match.similarity import Fingerprint, jaccard

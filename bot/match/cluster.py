@@ -2,14 +2,18 @@
 
 This module owns the decision and the in-memory index of recent story members;
 it does no I/O and reads no clock (`now` is passed in). The update step keeps one
-`StoryIndex`, rebuilds it at start-up from the items of the last window, and for
-each new item:
+`StoryIndex` and, for each new item:
 
     fp = Fingerprint.of(title, summary)
-    story_id = index.assign(fp, lang=..., feed_id=..., published_at=..., now=now)
-    if story_id is None:
-        story_id = <insert a Story row, signature=fp.signature.to_str()>
+    match = index.assign(fp, lang=..., feed_id=..., published_at=..., now=now)
+    story_id = match.story_id if match else <insert a Story, signature=fp.signature.to_str()>
     index.add(StoryCandidate.of(story_id, feed_id, published_at, fp, lang))
+
+At start-up it rebuilds the index by adding `StoryCandidate.of(...)` for every
+item of the last window that has a story_id: the items table holds title and
+summary, so the rebuilt index decides exactly as the live one did.
+`StoryCandidate.from_signature` is the fallback when only `Story.signature` is
+at hand (then similarity is the MinHash estimate).
 
 Joining is single-link: an item joins a story when it is similar enough to any
 one member, so a story can be found through the outlet whose wording is
@@ -137,6 +141,8 @@ def best_story(
         score, shared, title_only = similarity(item, cand)
         same_feed = cand.feed_id == feed_id
         floor = limits.min_similarity_title_only if title_only else limits.min_similarity
+        if cand.fingerprint is None:
+            floor += config.estimate_margin
         rank = score - (limits.same_feed_margin if same_feed else 0.0)
         if rank < floor or shared < limits.min_shared:
             continue

@@ -60,6 +60,10 @@ class ClusterConfig:
     lsh_rows: int = 2
     #: bands a member must share with the item to be verified at all (see StoryIndex)
     lsh_min_hits: int = 2
+    #: added to the threshold when only a member's stored signature is known: the
+    #: MinHash estimate is off by about 0.04 (one standard error at J = 0.25), so
+    #: this keeps a noisy estimate of a distractor from clearing the line
+    estimate_margin: float = 0.05
 
     def for_lang(self, lang: str | None) -> Thresholds:
         """The thresholds for a language code like `de` or `de-AT`, else the default."""

@@ -206,6 +206,17 @@ def test_candidate_from_stored_signature(labelled: dict[str, LabelledItem]) -> N
     assert assign(replace(unrelated, published_at=T0 + H), [stored]) is None
 
 
+def test_stored_signature_needs_the_estimate_margin() -> None:
+    first, later = _pair(1)
+    stored = StoryCandidate.from_signature(
+        4, 1, first.published_at, fp(first).signature.to_str(), "en"
+    )
+    exact = member(first, 4)
+    strict = replace(DEFAULT, estimate_margin=0.9)
+    assert assign(later, [stored], config=strict) is None
+    assert assign(later, [exact], config=strict) == 4
+
+
 def test_malformed_stored_signature() -> None:
     with pytest.raises(ValueError, match="not a MinHash signature"):
         StoryCandidate.from_signature(1, 1, T0, "not base64!", "en")
