@@ -13,8 +13,13 @@ mark was committed. The row is then still `sending`, its lease runs out
 row is claimed just before it is sent and marked right after, never in
 batches. A timeout or reset after the send marks the retry `maybe_sent`, and
 the Slack notifier then looks for the delivery id in the channel's recent
-message metadata before posting again (RELIABILITY B7). Committed marks
-survive power loss because SQLite runs with synchronous=FULL (B12).
+message metadata before posting again (RELIABILITY B7); a digest retried
+after any failure is checked the same way, part by part. So on Slack the
+window only stays open when that history lookup fails; on Telegram, which
+offers no lookup, it is exactly the window above. Committed marks survive
+power loss because SQLite runs with synchronous=FULL (B12).
+
+Rows of a paused or muted channel stay pending and are not claimed.
 
 What each failure does (see bot.notify.base):
 
@@ -157,20 +162,20 @@ class _Drain:
     async def send(self, delivery: Delivery) -> DeliveryError | None:
         """Send one claimed row and mark it sent; the error if it failed."""
         platform = delivery.channel_id.partition(":")[0]
-        message = OutgoingMessage(
-            channel_id=delivery.channel_id,
-            kind=delivery.kind,
-            payload=delivery.payload,
-            thread_of=delivery.thread_of,
-            timezone=delivery.timezone,
-            delivery_id=delivery.dedup_key,
-            maybe_sent=delivery.maybe_sent,
-        )
         try:
+            message = OutgoingMessage(
+                channel_id=delivery.channel_id,
+                kind=delivery.kind,
+                payload=delivery.payload,
+                thread_of=delivery.thread_of,
+                timezone=delivery.timezone,
+                delivery_id=delivery.dedup_key,
+                maybe_sent=delivery.maybe_sent,
+            )
             receipt = await self.notifiers[platform].send(message)
         except DeliveryError as e:
             return e
-        except Exception as e:  # a bug in rendering or a notifier: keep the row, back off
+        except Exception as e:  # a bad address, a bug in rendering or a notifier: back off
             log.exception("notifier crashed", extra={"channel": delivery.channel_id})
             return DeliveryError(f"internal error: {type(e).__name__}: {e}")
         await asyncio.to_thread(self.mark_sent, delivery, receipt)

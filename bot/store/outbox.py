@@ -53,7 +53,8 @@ class Delivery:
     timezone: str = "UTC"
     #: the platform message id of the story's first alert in this channel, for threads
     thread_of: str | None = None
-    #: an earlier attempt timed out, was cut off, or was abandoned mid-send
+    #: an earlier attempt timed out, was cut off, was abandoned mid-send, or
+    #: failed partway through a multi-message digest
     maybe_sent: bool = False
 
 
@@ -139,7 +140,12 @@ def claim_next(
         return None
     row, timezone = found
     abandoned = row.status == "sending"
-    maybe_sent = abandoned or (row.last_error or "").startswith(MAYBE_SENT)
+    # A digest goes out in several messages; after any failure some may be posted.
+    maybe_sent = (
+        abandoned
+        or (row.last_error or "").startswith(MAYBE_SENT)
+        or (row.kind == "digest" and row.last_error is not None)
+    )
     row.status, row.claimed_at = "sending", now
     if abandoned:
         row.attempts += 1

@@ -58,7 +58,8 @@ class FakeServer:
         """Make the next `times` calls of `method` fail with `fault`.
 
         With `channel=<id>` (Slack channel / Telegram chat id) only calls for that
-        channel fail; other options are fault-specific (retry_after, migrate_to).
+        channel fail; with `skip=n` the first n matching calls succeed first. Other
+        options are fault-specific (retry_after, migrate_to).
         """
         self._faults[method].append(Fault(fault, times, options))
 
@@ -68,6 +69,9 @@ class FakeServer:
             wanted = fault.options.get("channel")
             if wanted is not None and str(wanted) != str(channel):
                 continue
+            if fault.options.get("skip", 0) > 0:
+                fault.options["skip"] -= 1
+                return None
             fault.times -= 1
             if fault.times <= 0:
                 queue.remove(fault)  # type: ignore[union-attr]

@@ -34,7 +34,7 @@ from bot.store.db import Database
 from bot.store.schema import Channel, OutboxRow
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.notify.builders import alert
+from tests.notify.builders import alert, digest
 from tests.notify.conftest import Clock
 
 # PTB 22 warns inside RetryAfter.__init__ about retry_after becoming a timedelta.
@@ -440,3 +440,22 @@ async def test_a_failed_mark_is_recovered_by_the_lease_without_a_slack_duplicate
     bot.clock.advance(seconds=LEASE.total_seconds() + 1)
     assert (await bot.drain()).sent == 1
     assert sorted(bot.slack_titles()) == ["Story 1", "Story 2"]  # found by metadata, not reposted
+
+
+async def test_a_digest_failing_partway_is_completed_without_reposting_parts(bot: Bot) -> None:
+    bot.channels(slack("C1"))
+    with bot.db.write() as s:
+        outbox.enqueue(
+            s, channel_id="slack:C1", kind="digest", dedup_key="digest:slack:C1:2026-11-27",
+            payload=digest(60, topics=("war", "energy", "economy")), now=bot.clock(),
+        )  # fmt: skip
+    bot.slack.inject("chat.postMessage", "server_error", skip=1)  # part 1 ok, part 2 fails
+    assert (await bot.drain()).retried == 1
+    assert len(bot.slack.messages) == 1
+    bot.clock.advance(hours=1)
+    assert (await bot.drain()).sent == 1
+    ids = [m["metadata"]["event_payload"]["delivery_id"] for m in bot.slack.messages]
+    assert len(ids) >= 2
+    assert ids == [f"digest:slack:C1:2026-11-27#{i}" for i in range(1, len(ids) + 1)]  # each once
+    row = bot.rows()["digest:slack:C1:2026-11-27"]
+    assert row.message_id == bot.slack.messages[0]["ts"]
