@@ -890,7 +890,28 @@ def _urljoin(base: str, uri: str) -> str:
         scheme = _scheme_of(base)
     if scheme and uri.startswith(scheme) and _is_plain_absolute(uri, len(scheme)):
         return uri
+    if _SIMPLE_SEGMENT.match(uri):
+        # A bare name ("item-42", "a.html") replaces the last path segment:
+        # join a probe once per base and reuse its directory.
+        directory = _DIRECTORIES.get(base)
+        if directory is None:
+            directory = _directory_of(base)
+        if directory is not None:
+            return directory + uri
     return str(_fp_urljoin(base, uri))
+
+
+#: base URL -> what urljoin puts before a bare name (None: do not guess)
+_DIRECTORIES: dict[str, str | None] = {}
+_SIMPLE_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9_.~-]*\Z")
+
+
+def _directory_of(base: str) -> str | None:
+    if len(_DIRECTORIES) > 1024:
+        _DIRECTORIES.clear()
+    probe = str(_fp_urljoin(base, "x"))
+    directory = _DIRECTORIES[base] = probe[:-1] if probe.endswith("x") else None
+    return directory
 
 
 #: base URL -> its "scheme://" prefix (or "" when it has no usable one)

@@ -366,3 +366,32 @@ async def test_pool_parses_small_bodies_inline() -> None:
     assert len(feed.items) == 2
     with pytest.raises(RuntimeError):
         await ParserPool(inline_below=0).parse(body, headers, FEED_URL)
+
+
+# --- the URL-joining shortcut --------------------------------------------------------------
+
+_URL_BASES = [
+    "", "https://feeds.example.com/path/feed.xml", "http://a.example/b/c", "ftp://x/y",
+    "HTTP://Up.example/", "https://h/?q#f", "https://x.example//a//b", "https://x.example",
+    "mailto:x", "https://[::1/", "//host/p", "a/b", "http://a/b;p",
+]  # fmt: skip
+_URL_PARTS = [
+    "zh-3001", "a.html", "x", "-", "~u", "_", "..", ".", "http://", "https://", "HTTP://", "//",
+    "/", "", "a", "é", "ex.com", "[::1]", ":8080", "/p", "?", "#", "?#", "q=1", ";x", " ", "\t",
+    "\n", "%20", "./", "javascript:", "mailto:x", "&amp;", "\\", "/../a", "@", "user:pw@", "]",
+    ":", "\x7f", "\u3000", ":99999", "http:",
+]  # fmt: skip
+
+
+def test_urljoin_shortcut_agrees_with_feedparser() -> None:
+    import random
+
+    from feedparser.urls import _urljoin as feedparser_urljoin
+
+    from bot.feeds.parse import _urljoin
+
+    rng = random.Random(20261126)
+    for _ in range(4000):
+        uri = "".join(rng.choice(_URL_PARTS) for _ in range(rng.randint(1, 7)))
+        for base in _URL_BASES:
+            assert _urljoin(base, uri) == feedparser_urljoin(base, uri), (base, uri)
