@@ -38,7 +38,7 @@ from bot.errors import NotAFeedError, ParseError
 from bot.feeds.discover import find_feed_links
 from bot.types import ParsedFeed, RawItem
 
-__all__ = ["parse_feed", "parse_with_feedparser"]
+__all__ = ["parse_fast", "parse_feed", "parse_json_feed", "parse_quick", "parse_with_feedparser"]
 
 # Sniffed in the first bytes only: a feed that *mentions* <html> in an item is still a feed.
 _HTML_START = re.compile(
@@ -59,17 +59,25 @@ def parse_feed(
     Raises NotAFeedError for an HTML page (with the feeds it advertises) and
     ParseError for an empty body or a document with nothing recoverable.
     """
-    if not body or not body.strip():
+    quick = parse_quick(body, headers, url)
+    return quick if quick is not None else parse_with_feedparser(body, headers, url)
+
+
+def parse_quick(
+    body: bytes, headers: Mapping[str, str] | None = None, url: str | None = None
+) -> ParsedFeed | None:
+    """Everything `parse_feed` can do without feedparser; None when only feedparser can.
+
+    Cheap enough to run on the event loop (see parse_pool.py); raises like `parse_feed`.
+    """
+    if not body or body.isspace():
         raise ParseError("empty document")
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     if _looks_like_json(body, lowered):
         return parse_json_feed(body, url)
     if _HTML_START.match(body, 0, 4096):
         raise NotAFeedError("an HTML page, not a feed", find_feed_links(body, url or ""))
-    fast = parse_fast(body, lowered, url)
-    if fast is not None:
-        return fast
-    return parse_with_feedparser(body, lowered, url)
+    return parse_fast(body, lowered, url)
 
 
 def parse_with_feedparser(
@@ -686,7 +694,7 @@ class _FastDoc:
                 if len(child):
                     _check_content_children(child)
                 if "summary" not in ctx:
-                    ctx["summary"] = _all_text(child)
+                    ctx["summary"] = _finish(_all_text(child))
             elif kind == _K_OPAQUE:
                 if len(child):
                     _check_content_children(child)

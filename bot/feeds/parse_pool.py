@@ -1,10 +1,12 @@
 """Parsing off the event loop: a small process pool around `parse_feed`.
 
 Owns where parsing runs. Parsing is CPU-bound (a 1.6 MB podcast feed takes
-tens of milliseconds even on the fast path, seconds on feedparser's), so large
-bodies go to worker processes and the loop keeps serving chat commands. Small
-bodies are parsed inline: shipping them to a worker and back costs more than
-parsing them (measured by bench/bench_parse.py, "pool round trip").
+tens of milliseconds even on the fast path, more than half a second on
+feedparser), so the loop only ever runs the fast path, and only on small
+bodies: shipping a small body to a worker and back costs more than parsing it
+(bench/bench_parse.py, "pool round trip": about 1 ms against 0.1-0.3 ms).
+Large bodies, and small ones the fast path leaves to feedparser, go to a
+worker process, and the loop keeps serving chat commands meanwhile.
 
 Exceptions cross the process boundary as a plain envelope, because our error
 types keep extra attributes (NotAFeedError.feed_links) that default pickling
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from bot.errors import NotAFeedError, ParseError
-from bot.feeds.parse import parse_feed
+from bot.feeds.parse import parse_feed, parse_quick, parse_with_feedparser
 from bot.types import ParsedFeed
 
 __all__ = ["INLINE_BELOW", "ParserPool"]
@@ -46,10 +48,12 @@ class _Failure:
 
 
 def _parse_in_worker(
-    body: bytes, headers: dict[str, str], url: str | None
+    body: bytes, headers: dict[str, str], url: str | None, quick_tried: bool
 ) -> ParsedFeed | _Failure:
     """Runs in a worker process."""
     try:
+        if quick_tried:
+            return parse_with_feedparser(body, headers, url)
         return parse_feed(body, headers, url)
     except NotAFeedError as e:
         return _Failure("not_a_feed", str(e), e.feed_links)
@@ -88,15 +92,18 @@ class ParserPool:
         )
 
     async def parse(self, body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
-        """Parse `body` like `parse_feed`, in a worker process when it is large."""
-        if len(body) < self.inline_below or self._executor is None:
-            if self._executor is None and len(body) >= self.inline_below:
-                raise RuntimeError("ParserPool used outside `async with`")
-            return parse_feed(body, headers, url)
+        """Parse `body` like `parse_feed`; feedparser and large bodies run in a worker."""
+        small = len(body) < self.inline_below
+        if small:
+            quick = parse_quick(body, headers, url)
+            if quick is not None:
+                return quick
+        if self._executor is None:
+            raise RuntimeError("ParserPool used outside `async with`")
         loop = asyncio.get_running_loop()
         try:
             outcome = await loop.run_in_executor(
-                self._executor, _parse_in_worker, body, dict(headers), url
+                self._executor, _parse_in_worker, body, dict(headers), url, small
             )
         except BrokenProcessPool as e:
             # A worker died (out of memory, killed): start fresh for the next feed.

@@ -359,13 +359,23 @@ async def test_pool_errors_cross_the_process_boundary_intact() -> None:
     assert type(plain.value) is ParseError
 
 
-async def test_pool_parses_small_bodies_inline() -> None:
+async def test_pool_parses_small_clean_bodies_inline() -> None:
     body, headers = _load(DATA / "rss20.xml")
     pool = ParserPool(workers=1)  # not started: only the inline path can answer
     feed = await pool.parse(body, headers, FEED_URL)
     assert len(feed.items) == 2
     with pytest.raises(RuntimeError):
         await ParserPool(inline_below=0).parse(body, headers, FEED_URL)
+
+
+async def test_pool_never_runs_feedparser_on_the_loop() -> None:
+    body, headers = _load(DATA / "broken_truncated.xml")
+    with pytest.raises(RuntimeError):  # small, but only feedparser can read it
+        await ParserPool(workers=1).parse(body, headers, FEED_URL)
+    async with ParserPool(workers=1) as pool:
+        feed = await pool.parse(body, headers, FEED_URL)
+    assert feed == parse_feed(body, headers, FEED_URL)
+    assert len(feed.items) == 3 and feed.problem
 
 
 # --- the URL-joining shortcut --------------------------------------------------------------
