@@ -184,3 +184,19 @@ def test_results_carry_feed_and_topics(news: Database) -> None:
 def test_split_terms() -> None:
     assert split_terms('Patriot "air defense"  ППО ""') == ["Patriot", "air defense", "ППО"]
     assert split_terms('unclosed "quote here') == ["unclosed", "quote here"]
+
+
+def test_short_terms_alone_search_the_newest_items(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No index serves a two-character term: the scan is bounded to the newest items."""
+    monkeypatch.setattr("bot.store.search.SHORT_SCAN_ITEMS", 3)
+    hour = timedelta(hours=1)
+    add_items(database, *((f"防空 {n}", "", "ja", NOW - n * hour) for n in (5, 4, 3, 2, 1)))
+    assert titles(database, "防空") == ["防空 1", "防空 2", "防空 3"]
+    assert titles(database, "防空 5") == []  # "5" is short too
+    assert titles(database, "防空 " + "5", lang="ja") == []
+    # with a term the index can look up, everything is searched
+    with database.write() as session:
+        session.execute(text("UPDATE items SET summary = 'Patriot' WHERE title = '防空 5'"))
+    assert titles(database, "防空 Patriot") == ["防空 5"]

@@ -1,0 +1,553 @@
+"""The command core: one implementation of every chat command, for Slack and Telegram.
+
+    reply = await commands.handle(ctx, "search Patriot lang:de")
+
+The platform adapters (bot/chat/slack.py, bot/chat/telegram.py) only turn a
+slash command or a Telegram message into a `CommandContext` plus text, and a
+`Reply` into the platform's markup. Everything a command does is scoped to
+the channel it was typed in (`ctx.channel_id`).
+
+`handle` never raises: a `BotError` becomes a reply with its message (those
+messages are written for users), anything else "Something went wrong", with
+the traceback logged. Admin checks run only for admin commands, and before
+any work (nothing is fetched or stored for a refused `feeds add`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shlex
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.chat.replies import Line, Reply, Span, Table, line, usage_reply
+from bot.config import format_duration, parse_duration
+from bot.errors import BlockedAddressError, BotError, FetchError, ParseError
+from bot.match.spec import TopicSpec
+from bot.store import feeds as feed_store
+from bot.store import items as item_store
+from bot.store import outbox
+from bot.store import search as search_store
+from bot.store import subscriptions as subs
+from bot.store.channels import ALL_TOPICS
+from bot.store.db import Database
+
+log = logging.getLogger(__name__)
+
+#: longest mute; a forgotten `mute 1y` would silence a channel for good
+MAX_MUTE = timedelta(days=30)
+SEARCH_LIMIT = 10
+_QUIET = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-3]):([0-5]\d)$")
+_LANG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{1,8})?$", re.IGNORECASE)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FILTERS = ("topic", "since", "lang")
+
+
+@dataclass
+class CommandContext:
+    """Who typed a command, and where."""
+
+    platform: str
+    #: `slack:<channel>` or `telegram:<chat>[/<thread>]`; every effect is scoped to it
+    channel_id: str
+    user_id: str
+    #: Slack team id; None on Telegram (a chat is its own scope)
+    workspace: str | None
+    #: asked only by admin commands (a Slack users.info or Telegram getChatMember call)
+    is_admin: Callable[[], Awaitable[bool]]
+    #: how commands are typed on this platform, for help and usage lines
+    prefix: str = "/skywatch "
+
+
+@dataclass(frozen=True, slots=True)
+class FeedAddResult:
+    """A feed added by `feeds add`."""
+
+    feed_id: int
+    url: str
+    title: str
+    item_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Command:
+    usage: str
+    help: str
+    admin: bool = False
+
+
+#: name -> usage and one line of help; `help` lists them in this order
+COMMANDS: dict[str, _Command] = {
+    "help": _Command("help", "these commands"),
+    "search": _Command(
+        "search QUERY [topic:T] [since:2d] [lang:de]", "the newest stored items matching QUERY"
+    ),
+    "topics": _Command("topics", "every topic, and which this channel follows"),
+    "follow": _Command("follow TOPIC", "alert this channel about TOPIC (* for every topic)"),
+    "unfollow": _Command("unfollow TOPIC", "stop alerting this channel about TOPIC"),
+    "why": _Command("why ITEM", "why an item matched: terms, fields, score"),
+    "feeds": _Command("feeds", "feed health"),
+    "feeds add": _Command("feeds add URL", "follow a feed, or a site's feed (admins)", admin=True),
+    "feeds remove": _Command("feeds remove URL|ID", "stop polling a feed (admins)", admin=True),
+    "digest": _Command("digest", "this channel's digest, now"),
+    "mute": _Command("mute DURATION|off", "hold this channel's alerts, e.g. mute 2h"),
+    "quiet": _Command("quiet HH:MM-HH:MM|off", "daily quiet hours for this channel"),
+    "status": _Command("status", "last poll, queue, failing feeds, this channel"),
+}
+
+
+class UsageError(BotError):
+    """Wrong arguments; the reply is the command's usage line."""
+
+    def __init__(self, command: str, problem: str = "") -> None:
+        super().__init__(problem or f"wrong arguments for {command}")
+        self.command = command
+        self.problem = problem
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def split_args(text: str) -> list[str]:
+    """Words; `"two words"` is one. Tolerant: smart quotes work, an unclosed quote closes
+    at the end, and apostrophes are letters (l'armée, з'їзд, Biden's), not quotes."""
+    text = text.translate({0x201C: '"', 0x201D: '"', 0x201E: '"', 0xAB: '"', 0xBB: '"'})
+    for attempt in (text, text + '"'):
+        lexer = shlex.shlex(attempt, posix=True)
+        lexer.whitespace_split, lexer.quotes, lexer.escape, lexer.commenters = True, '"', "", ""
+        try:
+            return list(lexer)
+        except ValueError:
+            continue
+    return text.split()
+
+
+@dataclass
+class Commands:
+    """Every chat command, built with the services it needs (injected, so tests use real ones)."""
+
+    db: Database
+    topics: Mapping[str, TopicSpec]
+    add_feed: Callable[[str], Awaitable[FeedAddResult]]
+    digest_now: Callable[[str], Awaitable[Reply]] | None = None
+    clock: Callable[[], datetime] = utcnow
+    #: channels whose topics feeds.yaml sets: a chat change lasts until the next restart
+    configured_channels: frozenset[str] = field(default_factory=frozenset)
+
+    async def handle(self, ctx: CommandContext, text: str) -> Reply:
+        """Run one command; always a reply, never an exception."""
+        args = split_args(text)
+        name = args[0].lower() if args else "help"
+        try:
+            return await self._dispatch(ctx, name, args[1:])
+        except UsageError as e:
+            return self._usage(ctx, e)
+        except BotError as e:
+            return Reply.text(str(e), kind="error")
+        except Exception:
+            log.exception(
+                "command failed",
+                extra={"platform": ctx.platform, "channel": ctx.channel_id, "command": name},
+            )
+            return Reply.text("Something went wrong; the error was logged.", kind="error")
+
+    async def _dispatch(self, ctx: CommandContext, name: str, args: list[str]) -> Reply:
+        if name == "feeds" and args and args[0].lower() in ("add", "remove"):
+            name, args = f"feeds {args[0].lower()}", args[1:]
+        command = COMMANDS.get(name)
+        if command is None:
+            return self.help(ctx, unknown=name)
+        if command.admin and not await ctx.is_admin():
+            log.info(
+                "admin command refused",
+                extra={"platform": ctx.platform, "user": ctx.user_id, "command": name},
+            )
+            return Reply.text(f"Only workspace or chat admins may use {name}.", kind="refused")
+        handler = getattr(self, "cmd_" + name.replace(" ", "_"))
+        reply: Reply = await handler(ctx, args)
+        return reply
+
+    def _usage(self, ctx: CommandContext, error: UsageError) -> Reply:
+        # `feeds` has sub-commands of its own: show them all.
+        names = [n for n in COMMANDS if n == error.command or n.startswith(error.command + " ")]
+        usage = usage_reply([ctx.prefix + COMMANDS[n].usage for n in names])
+        if error.problem:
+            return Reply(((Span(error.problem),), *usage.body), kind="usage")
+        return usage
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Database work off the event loop (SQLite and psycopg calls block)."""
+        return await asyncio.to_thread(fn, *args)
+
+    # -- help ---------------------------------------------------------------------------
+
+    def help(self, ctx: CommandContext, unknown: str | None = None) -> Reply:
+        lines: list[Line] = []
+        if unknown is not None:
+            lines.append(line("Unknown command ", Span(unknown, code=True), ". Commands:"))
+        for command in COMMANDS.values():
+            lines.append(line(Span(ctx.prefix + command.usage, code=True), " — " + command.help))
+        return Reply(tuple(lines), kind="ok" if unknown is None else "usage")
+
+    async def cmd_help(self, ctx: CommandContext, args: list[str]) -> Reply:
+        return self.help(ctx)
+
+    # -- search -------------------------------------------------------------------------
+
+    async def cmd_search(self, ctx: CommandContext, args: list[str]) -> Reply:
+        terms, filters = self._search_args(args)
+        if not terms:
+            raise UsageError("search", "What should I search for?")
+        items, zone = await self._run(self._search, ctx.channel_id, terms, filters)
+        shown = " ".join(terms)
+        note: list[Line] = []
+        if search_store.only_short_terms(terms) and len(items) < SEARCH_LIMIT:
+            note.append(
+                line(
+                    f"Terms under {search_store.MIN_INDEXED} characters search the newest "
+                    f"{search_store.SHORT_SCAN_ITEMS:,} items only; add a longer term for all."
+                )
+            )
+        if not items:
+            return Reply((line(f"No stored item matches {shown}."), *note))
+        lines: list[Line] = [
+            line(f"The {len(items)} newest items matching ", Span(shown, bold=True))
+        ]
+        for item in items:
+            lines.append(line("• ", Span(item.title or "(untitled)", link=item.link, bold=True)))
+            when = item.published_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+            meta = " · ".join(p for p in (item.feed, when, item.lang or "", f"#{item.id}") if p)
+            lines.append(line("   " + meta))
+        return Reply((*lines, *note))
+
+    def _search_args(self, args: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+        terms: list[str] = []
+        filters: dict[str, Any] = {}
+        for arg in args:
+            key, sep, value = arg.partition(":")
+            if not sep or key.lower() not in _FILTERS or not value:
+                terms.append(arg)
+            elif key.lower() == "topic":
+                filters["topic"] = self._topic(value, "search")
+            elif key.lower() == "since":
+                filters["since"] = self._since(value)
+            else:
+                if not _LANG.match(value):
+                    raise UsageError(
+                        "search", f"{value} is not a language code; write e.g. lang:de"
+                    )
+                filters["lang"] = value
+        return terms, filters
+
+    def _since(self, value: str) -> datetime:
+        if _DATE.match(value):
+            try:
+                return datetime.fromisoformat(value).replace(tzinfo=UTC)
+            except ValueError:
+                pass
+        try:
+            return self.clock() - parse_duration(value)
+        except ValueError:
+            raise UsageError(
+                "search", f"since:{value} is neither a duration (2d, 6h) nor a date (2026-11-01)"
+            ) from None
+
+    def _search(
+        self, channel_id: str, terms: list[str], filters: dict[str, Any]
+    ) -> tuple[list[item_store.StoredItem], ZoneInfo]:
+        with self.db.read() as session:
+            items = search_store.search(session, terms, limit=SEARCH_LIMIT, **filters)
+            state = subs.channel_state(session, channel_id)
+        return items, ZoneInfo(state.timezone if state else "UTC")
+
+    # -- topics, follow, unfollow -------------------------------------------------------
+
+    async def cmd_topics(self, ctx: CommandContext, args: list[str]) -> Reply:
+        follows = await self._run(self._followed, ctx.channel_id)
+        if not self.topics:
+            return Reply.text("No topics are configured (feeds.yaml, topics:).")
+        everything = ALL_TOPICS in follows
+        lines: list[Line] = [line(_following(follows))]
+        for name, spec in sorted(self.topics.items()):
+            mark = "✓ " if everything or name in follows else "· "
+            desc = f" — {spec.description}" if spec.description else ""
+            lines.append(line(mark, Span(name, code=True), desc))
+        return Reply(tuple(lines))
+
+    def _followed(self, channel_id: str) -> frozenset[str]:
+        with self.db.read() as session:
+            return subs.followed(session, channel_id)
+
+    async def cmd_follow(self, ctx: CommandContext, args: list[str]) -> Reply:
+        topic = self._one_topic(args, "follow")
+        change = await self._run(self._change, ctx, topic, True)
+        if not change.changed:
+            return Reply.text(f"This channel already follows {topic}.")
+        note = ""
+        if ALL_TOPICS in change.before and topic != ALL_TOPICS:
+            note = f" It followed every topic; now only {topic} (follow * for all again)."
+        return self._changed(ctx, _following(change.after) + note)
+
+    async def cmd_unfollow(self, ctx: CommandContext, args: list[str]) -> Reply:
+        topic = self._one_topic(args, "unfollow")
+        change = await self._run(self._change, ctx, topic, False)
+        if not change.changed:
+            return Reply.text(f"This channel does not follow {topic}.")
+        return self._changed(ctx, _following(change.after))
+
+    def _one_topic(self, args: list[str], command: str) -> str:
+        if len(args) != 1:
+            raise UsageError(command)
+        if args[0].lower() in ("*", "all"):
+            return ALL_TOPICS
+        return self._topic(args[0], command)
+
+    def _topic(self, name: str, command: str) -> str:
+        if name in self.topics:
+            return name
+        known = ", ".join(sorted(self.topics)) or "none configured"
+        raise UsageError(command, f"{name} is not a topic. Topics: {known}.")
+
+    def _change(self, ctx: CommandContext, topic: str, follow: bool) -> subs.FollowChange:
+        with self.db.write() as session:
+            subs.ensure_channel(
+                session, ctx.channel_id, platform=ctx.platform, workspace=ctx.workspace
+            )
+            if follow:
+                return subs.follow(session, ctx.channel_id, topic)
+            return subs.unfollow(session, ctx.channel_id, topic, self.topics)
+
+    def _changed(self, ctx: CommandContext, text: str) -> Reply:
+        lines = [text]
+        if ctx.channel_id in self.configured_channels:
+            lines.append("feeds.yaml sets this channel's topics; edit it to keep the change.")
+        return Reply.text(*lines, ephemeral=False)
+
+    # -- why ----------------------------------------------------------------------------
+
+    async def cmd_why(self, ctx: CommandContext, args: list[str]) -> Reply:
+        if len(args) != 1 or not args[0].lstrip("#").isdigit():
+            raise UsageError("why")
+        item_id = int(args[0].lstrip("#"))
+        item, explanations = await self._run(self._why, item_id)
+        if item is None:
+            return Reply.text(f"There is no item #{item_id}.")
+        lines: list[Line] = [line(Span(item.title or "(untitled)", link=item.link, bold=True))]
+        lines.append(line(f"{item.feed} · #{item.id}"))
+        if not explanations:
+            lines.append(line("It matched no topic (it is stored and searchable)."))
+        for ex in explanations:
+            lines.append(
+                line(Span(str(ex.get("topic", "?")), bold=True), f" score {ex.get('score', 0)}")
+            )
+            for hit in ex.get("hits") or []:
+                lines.append(
+                    line(
+                        f"   {hit.get('concept')}: ",
+                        Span(str(hit.get("term")), code=True),
+                        f" in the {hit.get('field')}",
+                    )
+                )
+            if ex.get("snippet"):
+                lines.append(line(f"   “{ex['snippet']}”"))
+        return Reply(tuple(lines))
+
+    def _why(self, item_id: int) -> tuple[item_store.StoredItem | None, list[dict[str, Any]]]:
+        with self.db.read() as session:
+            return item_store.get_item(session, item_id), item_store.explanations(session, item_id)
+
+    # -- feeds --------------------------------------------------------------------------
+
+    async def cmd_feeds(self, ctx: CommandContext, args: list[str]) -> Reply:
+        if args:
+            raise UsageError("feeds", f"Unknown feeds command {args[0]}; use add or remove.")
+        health = await self._run(self._feed_health)
+        if not health:
+            return Reply.text("No feeds yet. An admin can add one: feeds add URL")
+        rows = tuple(
+            (
+                str(f.id),
+                f.name or f.url,
+                f.status,
+                str(f.item_count),
+                _ago(f.last_success_at, self.clock()),
+                str(f.consecutive_errors) if f.consecutive_errors else "",
+            )
+            for f in health
+        )
+        table = Table(("id", "feed", "status", "items", "last ok", "errors"), rows)
+        return Reply((line(f"{len(rows)} feeds"), table))
+
+    def _feed_health(self) -> list[feed_store.FeedHealth]:
+        with self.db.read() as session:
+            return feed_store.feed_health(session)
+
+    async def cmd_feeds_add(self, ctx: CommandContext, args: list[str]) -> Reply:
+        if len(args) != 1:
+            raise UsageError("feeds add")
+        try:
+            added = await self.add_feed(args[0])
+        except BlockedAddressError as e:
+            return Reply.text(f"Refused: {e}", kind="refused")
+        except FetchError as e:
+            return Reply.text(f"Could not fetch it: {e}", kind="error")
+        except ParseError as e:
+            return Reply.text(f"Not a feed: {e}", kind="error")
+        count = f"{added.item_count} item{'' if added.item_count == 1 else 's'}"
+        return Reply(
+            (
+                line(
+                    "Added ",
+                    Span(added.title, link=added.url, bold=True),
+                    f" ({count}), #{added.feed_id}",
+                ),
+                line(added.url),
+            ),
+            ephemeral=False,
+        )
+
+    async def cmd_feeds_remove(self, ctx: CommandContext, args: list[str]) -> Reply:
+        if len(args) != 1:
+            raise UsageError("feeds remove")
+        name = await self._run(self._remove_feed, args[0])
+        return Reply.text(f"Stopped polling {name}; its items stay searchable.", ephemeral=False)
+
+    def _remove_feed(self, url_or_id: str) -> str:
+        with self.db.write() as session:
+            feed = feed_store.remove_feed(session, url_or_id.lstrip("#"))
+            return feed.name or feed.title or feed.url
+
+    # -- digest, mute, quiet ------------------------------------------------------------
+
+    async def cmd_digest(self, ctx: CommandContext, args: list[str]) -> Reply:
+        if self.digest_now is None:
+            return Reply.text("Digests are not configured on this bot.")
+        return await self.digest_now(ctx.channel_id)
+
+    async def cmd_mute(self, ctx: CommandContext, args: list[str]) -> Reply:
+        if len(args) != 1:
+            raise UsageError("mute")
+        if args[0].lower() in ("off", "0", "0s", "no"):
+            await self._run(self._settings, ctx, "muted_until", None)
+            return Reply.text("Alerts are on again; held alerts follow.", ephemeral=False)
+        try:
+            length = parse_duration(args[0])
+        except ValueError:
+            raise UsageError(
+                "mute", f"{args[0]} is not a duration; write e.g. 30m, 2h or 1d."
+            ) from None
+        if length > MAX_MUTE:
+            raise UsageError("mute", f"At most {format_duration(MAX_MUTE)}.")
+        until = self.clock() + length
+        await self._run(self._settings, ctx, "muted_until", until)
+        return Reply.text(
+            f"Muted for {format_duration(length)}, until {until:%Y-%m-%d %H:%M} UTC. "
+            "Alerts are held, not lost.",
+            ephemeral=False,
+        )
+
+    async def cmd_quiet(self, ctx: CommandContext, args: list[str]) -> Reply:
+        if len(args) != 1:
+            raise UsageError("quiet")
+        if args[0].lower() in ("off", "none", "no"):
+            await self._run(self._settings, ctx, "quiet", None)
+            return Reply.text("No quiet hours any more.", ephemeral=False)
+        match = _QUIET.match(args[0].replace(" ", ""))
+        if match is None:
+            raise UsageError("quiet", f"{args[0]} is not a time range; write e.g. 22:00-07:00.")
+        h1, m1, h2, m2 = match.groups()
+        quiet = f"{int(h1):02d}:{m1}-{int(h2):02d}:{m2}"
+        zone = await self._run(self._settings, ctx, "quiet", quiet)
+        return Reply.text(
+            f"Quiet hours {quiet} ({zone}); alerts in between are held until they end.",
+            ephemeral=False,
+        )
+
+    def _settings(self, ctx: CommandContext, name: str, value: Any) -> str:
+        """Set one channel setting, creating the channel row if needed; the channel's zone."""
+        with self.db.write() as session:
+            subs.ensure_channel(
+                session, ctx.channel_id, platform=ctx.platform, workspace=ctx.workspace
+            )
+            if name == "quiet":
+                subs.set_quiet(session, ctx.channel_id, value)
+            else:
+                subs.set_muted_until(session, ctx.channel_id, value)
+            state = subs.channel_state(session, ctx.channel_id)
+        return state.timezone if state else "UTC"
+
+    # -- status -------------------------------------------------------------------------
+
+    async def cmd_status(self, ctx: CommandContext, args: list[str]) -> Reply:
+        health, counts, state = await self._run(self._status, ctx.channel_id)
+        now = self.clock()
+        last = max((f.last_success_at for f in health if f.last_success_at), default=None)
+        queued = sum(n for s, n in counts.items() if s in ("pending", "sending", "held"))
+        failing = [f for f in health if f.consecutive_errors and f.status != "stopped"]
+        lines: list[Line] = [
+            line(f"Last successful poll: {_ago(last, now)}"),
+            line(
+                f"Feeds: {sum(f.status != 'stopped' for f in health)} polled, "
+                f"{len(failing)} failing"
+            ),
+            line(f"Queue: {queued} deliveries waiting, {counts.get('dead', 0)} given up"),
+        ]
+        lines.append(line("This channel: " + _channel_summary(state, now)))
+        body: list[Line | Table] = list(lines)
+        if failing:
+            body.append(
+                Table(
+                    ("id", "feed", "errors", "last error"),
+                    tuple(
+                        (str(f.id), f.name or f.url, str(f.consecutive_errors), f.last_error or "")
+                        for f in failing[:15]
+                    ),
+                )
+            )
+        return Reply(tuple(body))
+
+    def _status(
+        self, channel_id: str
+    ) -> tuple[list[feed_store.FeedHealth], dict[str, int], subs.ChannelState | None]:
+        with self.db.read() as session:
+            return (
+                feed_store.feed_health(session),
+                outbox.status_counts(session),
+                subs.channel_state(session, channel_id),
+            )
+
+
+def _following(follows: frozenset[str]) -> str:
+    if ALL_TOPICS in follows:
+        return "This channel follows every topic."
+    if not follows:
+        return "This channel follows no topic."
+    return "This channel follows: " + ", ".join(sorted(follows)) + "."
+
+
+def _channel_summary(state: subs.ChannelState | None, now: datetime) -> str:
+    if state is None:
+        return "not set up yet (follow a topic to start)"
+    parts = [_following(state.follows).removeprefix("This channel ").rstrip(".")]
+    if state.muted_until and state.muted_until > now:
+        parts.append(f"muted until {state.muted_until:%Y-%m-%d %H:%M} UTC")
+    if state.quiet:
+        parts.append(f"quiet {state.quiet} ({state.timezone})")
+    if state.paused_reason:
+        parts.append(f"paused: {state.paused_reason}")
+    return "; ".join(parts)
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never"
+    seconds = max(0, int((now - when).total_seconds()))
+    if seconds >= 3600:
+        seconds -= seconds % 60  # "2h5m ago", not "2h5m12s ago"
+    return format_duration(timedelta(seconds=seconds)) + " ago"
