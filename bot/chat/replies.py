@@ -16,15 +16,16 @@ only place markup is made, with the escaping of bot/notify/render.py
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.notify.render import (
     SLACK_MAX_BLOCKS,
+    SLACK_MESSAGE_LIMIT,
     SLACK_SECTION_LIMIT,
     TELEGRAM_LIMIT,
-    clean,
     fit,
     pack,
     safe_link,
@@ -33,11 +34,15 @@ from bot.notify.render import (
     utf16_len,
 )
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SPACE = re.compile(r"\s+")
+
 #: widest table cell, in characters (URLs and error texts are cut)
 CELL_LIMIT = 48
 #: Slack allows five responses per response_url; leave room for "working…"
 SLACK_MAX_MESSAGES = 4
 TELEGRAM_MAX_MESSAGES = 5
+TRUNCATED = "… (cut here: too long for one reply)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,21 +99,46 @@ def line(*parts: str | Span) -> Line:
     return tuple(Span(p) if isinstance(p, str) else p for p in parts)
 
 
+def _clean(text: str) -> str:
+    """One line: control characters (terminal escapes, bidi overrides) dropped, whitespace
+    collapsed; unlike render.clean, edges are kept so spans join with their spaces."""
+    return _SPACE.sub(" ", _CONTROL.sub("", text))
+
+
 # -- Slack ------------------------------------------------------------------------------
 
 
 def to_slack(reply: Reply) -> list[dict[str, Any]]:
     """Keyword arguments for bolt's `respond()`/`ack()`: one dict per message."""
     sections = pack(_slack_chunks(reply.body), SLACK_SECTION_LIMIT, None)
-    blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": s, "verbatim": True}}
-        for s in sections
-    ]
-    groups = [blocks[i : i + SLACK_MAX_BLOCKS] for i in range(0, len(blocks), SLACK_MAX_BLOCKS)]
-    groups = groups[:SLACK_MAX_MESSAGES] or [[]]
-    fallback = fit(clean(reply.plain().split("\n", 1)[0]) or "Skywatch", 300, slack_escape)
+    blocks = [_slack_section(s) for s in sections]
+    groups = _slack_groups(blocks)
+    if len(groups) > SLACK_MAX_MESSAGES:
+        groups = groups[:SLACK_MAX_MESSAGES]
+        groups[-1][-1] = _slack_section(TRUNCATED)
+    groups = groups or [[]]
+    fallback = fit(_clean(reply.plain().split("\n", 1)[0]).strip() or "Skywatch", 300, slack_escape)
     kind = "ephemeral" if reply.ephemeral else "in_channel"
     return [{"text": fallback, "blocks": group, "response_type": kind} for group in groups]
+
+
+def _slack_groups(blocks: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Blocks grouped into messages under Slack's block count and message size limits."""
+    groups: list[list[dict[str, Any]]] = []
+    size = 0
+    for block in blocks:
+        length = utf16_len(block["text"]["text"])
+        if not groups or len(groups[-1]) >= SLACK_MAX_BLOCKS or size + length > SLACK_MESSAGE_LIMIT:
+            groups.append([])
+            size = 0
+        groups[-1].append(block)
+        size += length
+    return groups
+
+
+def _slack_section(text: str) -> dict[str, Any]:
+    # verbatim: Slack must not auto-link URLs or turn "@here" into a mention
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
 
 
 def _slack_chunks(body: Iterable[Line | Table]) -> Iterable[str]:
@@ -120,7 +150,7 @@ def _slack_chunks(body: Iterable[Line | Table]) -> Iterable[str]:
 
 
 def _slack_span(span: Span) -> str:
-    text = fit(clean(span.text), 1500, slack_escape)
+    text = fit(_clean(span.text), 1500, slack_escape)
     url = safe_link(span.link)
     if url is not None and utf16_len(url) <= 1000:
         text = f"<{slack_escape(url)}|{text or slack_escape(url)}>"
@@ -137,7 +167,10 @@ def _slack_span(span: Span) -> str:
 def to_telegram(reply: Reply) -> list[str]:
     """HTML messages (parse_mode=HTML), each within Telegram's length limit."""
     chunks = pack(_telegram_chunks(reply.body), TELEGRAM_LIMIT, None)
-    return chunks[:TELEGRAM_MAX_MESSAGES] or ["…"]
+    if len(chunks) > TELEGRAM_MAX_MESSAGES:
+        chunks = chunks[:TELEGRAM_MAX_MESSAGES]
+        chunks[-1] += "\n" + TRUNCATED  # the limit keeps a margin below Telegram's 4,096
+    return chunks or ["…"]
 
 
 def _telegram_chunks(body: Iterable[Line | Table]) -> Iterable[str]:
@@ -149,7 +182,7 @@ def _telegram_chunks(body: Iterable[Line | Table]) -> Iterable[str]:
 
 
 def _telegram_span(span: Span) -> str:
-    text = fit(clean(span.text), 1500, tg_escape)
+    text = fit(_clean(span.text), 1500, tg_escape)
     url = safe_link(span.link)
     if url is not None and utf16_len(url) <= 1000:
         text = f'<a href="{tg_escape(url)}">{text or tg_escape(url)}</a>'
@@ -190,7 +223,7 @@ def _table_lines(table: Table) -> list[str]:
 
 
 def _cell(value: str) -> str:
-    text = clean(value)
+    text = _clean(value).strip()
     return text if len(text) <= CELL_LIMIT else text[: CELL_LIMIT - 1] + "…"
 
 
