@@ -405,3 +405,109 @@ def test_urljoin_shortcut_agrees_with_feedparser() -> None:
         uri = "".join(rng.choice(_URL_PARTS) for _ in range(rng.randint(1, 7)))
         for base in _URL_BASES:
             assert _urljoin(base, uri) == feedparser_urljoin(base, uri), (base, uri)
+
+
+# --- mutated feeds: the fast path answers right or not at all ------------------------------
+
+_NS = {
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "media": "http://search.yahoo.com/mrss/",
+    "atom": "http://www.w3.org/2005/Atom",
+    "foo": "urn:x-skywatch-test",
+}
+_TEXTS = [
+    "Drone attack", "  padded  ", "", "A &amp; B", "x</b>y", "&lt;b&gt;bold&lt;/b&gt;",
+    "é\u0096", "Â«xÂ»", "http://e.example/a", "/rel/path", "rel-name", "a?",
+    "Thu, 26 Nov 2026 09:00:00 GMT", "2026-11-26T09:00:00Z", "garbage", "tag:x,2026:1",
+]  # fmt: skip
+
+
+def _mutate(rng: Any, item: Any) -> None:
+    """Add, change or move one thing in an entry, the way real feeds vary."""
+    from lxml import etree
+
+    uri = etree.QName(item).namespace
+
+    def own(local: str) -> str:
+        return f"{{{uri}}}{local}" if uri else local
+
+    def child(tag: str, text: str | None = None, **attrs: str) -> Any:
+        element = etree.SubElement(item, tag, attrs)
+        element.text = text
+        return element
+
+    kids = [c for c in item if isinstance(c.tag, str)]
+    text = rng.choice(_TEXTS)
+    choice = rng.randrange(16)
+    if choice == 0:
+        child(own("title"), text)
+    elif choice == 1:
+        child(f"{{{_NS[rng.choice(['dc', 'media', 'foo'])]}}}title", text)
+    elif choice == 2:
+        child(own("guid"), text, isPermaLink=rng.choice(["false", "true", "False"]))
+    elif choice == 3:
+        child(own("link"), text)
+    elif choice == 4:
+        rel = rng.choice(["alternate", "self", "enclosure", "ALTERNATE"])
+        child(f"{{{_NS['atom']}}}link", None, href=text, rel=rel)
+    elif choice == 5:
+        child(rng.choice([own("pubDate"), own("updated"), f"{{{_NS['dc']}}}date"]), text)
+    elif choice == 6:
+        image = child(own("image"))
+        for local in rng.sample(["title", "link", "url", "foo"], 2):
+            etree.SubElement(image, own(local)).text = rng.choice(_TEXTS)
+    elif choice == 7:
+        content = child(f"{{{_NS['media']}}}content", None, url="http://m.example/x.jpg")
+        etree.SubElement(content, f"{{{_NS['media']}}}title").text = text
+    elif choice == 8:
+        item.set("{http://www.w3.org/XML/1998/namespace}base", text)
+    elif choice == 9 and kids:
+        rng.choice(kids).text = text
+    elif choice == 10 and kids:
+        rng.choice(kids).append(etree.Comment("note"))
+    elif choice == 11:
+        for kid in kids:
+            if kid.tag.endswith("title"):
+                kid.set("type", rng.choice(["text", "html", "xhtml", "TEXT"]))
+    elif choice == 12:
+        for kid in rng.sample(kids, len(kids)):
+            item.remove(kid)
+            item.append(kid)
+    elif choice == 13 and kids:
+        item.remove(rng.choice(kids))
+    elif choice == 14:
+        child(own("source"), text, url="http://s.example/")
+    else:
+        child(f"{{{_NS['foo']}}}extra", text)
+
+
+def test_mutated_feeds_never_make_the_fast_path_disagree() -> None:
+    import copy
+    import random
+
+    from lxml import etree
+
+    sources = [p for p in _fixture_files() + _shared_files() if p.stat().st_size < 60_000]
+    roots = []
+    for path in sources:
+        try:
+            roots.append(etree.fromstring(path.read_bytes()))
+        except etree.XMLSyntaxError:
+            continue  # the broken fixtures
+    rng = random.Random(1126)
+    answered = 0
+    for _ in range(300):
+        root = copy.deepcopy(rng.choice(roots))
+        items = [e for e in root.iter("{*}item", "{*}entry", "item", "entry")]
+        if not items:
+            continue
+        for _ in range(rng.randint(1, 3)):
+            _mutate(rng, rng.choice(items))
+        body = etree.tostring(root, xml_declaration=True, encoding="utf-8")
+        fast = parse_fast(body, {}, FEED_URL)
+        if fast is None:
+            continue
+        answered += 1
+        version, expected = _reference(body, {}, FEED_URL)
+        assert (_ours(fast), fast.version) == (expected, version), body.decode()[:2000]
+    assert answered > 50  # the mutations must not all be deferred
