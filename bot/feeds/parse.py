@@ -259,6 +259,11 @@ from feedparser.urls import _urljoin as _fp_urljoin  # noqa: E402
 from feedparser.urls import make_safe_absolute_uri as _fp_safe_uri  # noqa: E402
 from lxml import etree  # type: ignore[import-untyped]  # noqa: E402
 
+#: the feedparser release whose handlers the fast path mirrors (read line by line);
+#: under any other release the fast path steps aside until someone re-checks it
+MIRRORED_FEEDPARSER = "6.0.14"
+_FAST_PATH_ON = feedparser.__version__ == MIRRORED_FEEDPARSER
+
 _MATCH_NS: dict[str, str] = {k.lower(): v for k, v in _FPMixin.namespaces.items()}
 _STD_PREFIXES = frozenset(_MATCH_NS.values())
 _HANDLERS = frozenset(
@@ -468,6 +473,8 @@ def parse_fast(
     document, an encoding feedparser would not trust, a DOCTYPE, or any element
     whose effect on title/link/id/dates is not mirrored here.
     """
+    if not _FAST_PATH_ON:
+        return None
     response_headers = _response_headers(headers, url)
     result: dict[str, Any] = {}
     data = _fp_convert_to_utf8(response_headers, body, result)
