@@ -68,7 +68,7 @@ _JOINING = frozenset("\uff9e\uff9f")
 
 #: CJK, kana and other scripts written without spaces start here; below it,
 #: letters and digits are "word" characters for boundary checks
-_CJK_START = 0x2E80
+UNSPACED_START = 0x2E80
 
 
 def _replace_one(match: re.Match[str]) -> str:
@@ -145,12 +145,12 @@ def _clusters(text: str) -> list[tuple[int, int]]:
 
 def is_word_char(char: str) -> bool:
     """A letter or digit of a script written with spaces between words."""
-    return char.isalnum() and ord(char) < _CJK_START
+    return char.isalnum() and ord(char) < UNSPACED_START
 
 
 def has_unspaced_script(text: str) -> bool:
     """True for Japanese, Chinese (...) text, where words have no boundaries."""
-    return any(ord(char) >= _CJK_START and char.isalnum() for char in text)
+    return any(ord(char) >= UNSPACED_START and char.isalnum() for char in text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import ahocorasick
 
 from bot.errors import RuleError
 from bot.match.spec import TopicSpec, Window
 from bot.match.text import (
+    UNSPACED_START,
     Folded,
-    TermPattern,
     fold,
     is_word_char,
     parse_term,
@@ -35,6 +35,8 @@ from bot.types import Hit, Item, Match
 Field = Literal["title", "summary"]
 #: joins title and summary into one scan; no key contains it, so no hit spans both
 _SEPARATOR = "\x00"
+#: the first code point of scripts written without spaces (see text.is_word_char)
+_UNSPACED = chr(UNSPACED_START)
 #: the snippet is about this long, cut around the first hit
 SNIPPET_CHARS = 160
 _MARK_OPEN, _MARK_CLOSE = "«", "»"
@@ -60,23 +62,21 @@ class _Topic:
     summary_weight: float
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(NamedTuple):
     """What one automaton key means for one topic's concept."""
 
     topic: int
     concept: int
     term: str
-    pattern: TermPattern
 
 
-@dataclass(frozen=True, slots=True)
-class _RawHit:
-    concept: int
-    term: str
-    #: positions in the folded, joined text
+class _RawHit(NamedTuple):
+    """A hit in the folded, joined text (tuples: the scan makes many of these)."""
+
     start: int
     end: int
+    concept: int
+    term: str
 
 
 @dataclass(slots=True)
@@ -116,7 +116,7 @@ class TopicMatcher:
     def compile(cls, topics: Mapping[str, TopicSpec]) -> TopicMatcher:
         """Build the matcher; RuleError names the topic and term that cannot compile."""
         compiled: list[_Topic] = []
-        keys: dict[str, list[_Entry]] = {}
+        keys: dict[str, dict[tuple[bool, bool], list[_Entry]]] = {}
         for index, (name, spec) in enumerate(topics.items()):
             compiled.append(_compile_topic(name, spec))
             for concept_index, (concept_name, concept) in enumerate(spec.concepts.items()):
@@ -126,11 +126,15 @@ class TopicMatcher:
                     except ValueError as e:
                         raise RuleError(f"topic {name!r}: concept {concept_name!r}: {e}") from None
                     for pattern in patterns:
-                        entry = _Entry(index, concept_index, term, pattern)
-                        keys.setdefault(pattern.key, []).append(entry)
+                        shape = (pattern.left_free, pattern.right_free)
+                        shapes = keys.setdefault(pattern.key, {})
+                        shapes.setdefault(shape, []).append(_Entry(index, concept_index, term))
         automaton = ahocorasick.Automaton()
-        for key, entries in keys.items():
-            automaton.add_word(key, (len(key), tuple(entries)))
+        for key, shapes in keys.items():
+            value = tuple(
+                (left, right, tuple(entries)) for (left, right), entries in shapes.items()
+            )
+            automaton.add_word(key, (len(key), value))
         if keys:
             automaton.make_automaton()
         return cls(tuple(compiled), automaton)
@@ -153,27 +157,36 @@ class TopicMatcher:
         matches = []
         for topic_index in sorted(per_topic):
             topic = self._topics[topic_index]
-            match = _evaluate(topic, scan, _longest(per_topic[topic_index]), title, summary)
+            hits = per_topic[topic_index]
+            if not _could_match(topic, hits):
+                continue
+            match = _evaluate(topic, scan, _longest(hits), title, summary)
             if match is not None:
                 matches.append(match)
         return matches
 
     def _scan(self, text: str) -> dict[int, list[_RawHit]]:
         """All hits that respect their word boundaries, grouped by topic."""
+        # the hot loop: word-boundary checks are inlined (see text.is_word_char)
         per_topic: dict[int, list[_RawHit]] = {}
-        for last, (length, entries) in self._automaton.iter(text):
+        size = len(text)
+        for last, (length, shapes) in self._automaton.iter(text):
             end = last + 1
             start = end - length
-            fits: dict[tuple[bool, bool], bool] = {}
-            for entry in entries:
-                pattern = entry.pattern
-                shape = (pattern.left_free, pattern.right_free)
-                ok = fits.get(shape)
-                if ok is None:
-                    ok = fits[shape] = pattern.fits(text, start, end)
-                if ok:
-                    hit = _RawHit(entry.concept, entry.term, *_whole_word(text, start, end))
-                    per_topic.setdefault(entry.topic, []).append(hit)
+            char = text[start - 1] if start else " "
+            word_before = char.isalnum() and char < _UNSPACED
+            char = text[end] if end < size else " "
+            word_after = char.isalnum() and char < _UNSPACED
+            for left_free, right_free, entries in shapes:
+                if (word_before and not left_free) or (word_after and not right_free):
+                    continue
+                for topic, concept, term in entries:
+                    hit = _RawHit(start, end, concept, term)
+                    hits = per_topic.get(topic)
+                    if hits is None:
+                        per_topic[topic] = [hit]
+                    else:
+                        hits.append(hit)
         return per_topic
 
 
@@ -213,6 +226,14 @@ def _compile_topic(name: str, spec: TopicSpec) -> _Topic:
         title_weight=spec.title_weight,
         summary_weight=spec.summary_weight,
     )
+
+
+def _could_match(topic: _Topic, hits: list[_RawHit]) -> bool:
+    """A cheap first look: context and overlaps only ever remove hits."""
+    present = {hit.concept for hit in hits}
+    if not topic.all_of <= present:
+        return False
+    return not topic.any_of or not topic.any_of.isdisjoint(present)
 
 
 def _longest(hits: list[_RawHit]) -> list[_RawHit]:
@@ -286,7 +307,7 @@ def _evaluate(
 
 
 def _to_hit(topic: _Topic, hit: _RawHit, scan: _Scan) -> Hit:
-    start, end = scan.folded.original_span(hit.start, hit.end)
+    start, end = scan.folded.original_span(*_whole_word(scan.folded.text, hit.start, hit.end))
     field: Field = "title"
     if hit.start > scan.title_len:
         field = "summary"
