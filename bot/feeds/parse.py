@@ -616,8 +616,8 @@ class _FastDoc:
     def parent_base(self, parent: etree._Element) -> str:
         """Check an item's ancestors (no content, no item) and return their base URL."""
         chain = [parent, *parent.iterancestors()]
-        if any(self.name(a) in _OPAQUE or self.name(a) in _ITEM for a in chain):
-            raise _GiveUp("item inside content or inside another item")
+        if not all(_is_container(self.name(a)) for a in chain):
+            raise _GiveUp("item inside content, another item or an <image>")
         base = self.base
         for ancestor in reversed(chain):
             base = self.element_base(ancestor, base)
@@ -652,18 +652,21 @@ class _FastDoc:
 
     # traversal
 
-    def walk(self, el: etree._Element, base: str) -> None:
+    def walk(self, el: etree._Element, base: str, *, clean: bool = True) -> None:
+        """Visit every element, checking namespaces; `clean`: all ancestors are containers."""
         for child in el:
             if not isinstance(child.tag, str):
                 continue  # comments and processing instructions
             name = self.name(child)
             child_base = self.element_base(child, base)
             if name in _ITEM:
+                if not clean:
+                    raise _GiveUp("item inside an element that changes feedparser's state")
                 self.items.append(self.item(child, child_base))
             elif name in _OPAQUE:
                 _check_content_children(child)
             else:
-                self.walk(child, child_base)
+                self.walk(child, child_base, clean=clean and _is_container(name))
 
     def item(self, item: etree._Element, base: str) -> RawItem:
         if item.keys():
@@ -831,6 +834,11 @@ class _FastDoc:
 
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+def _is_container(name: str) -> bool:
+    """Elements entries may sit in: the feed's own, or ones feedparser has no handler for."""
+    return name in ("rss", "channel", "rdf_rdf", "feed", "items") or name not in _HANDLERS
 
 
 def _norm_ns(uri: str) -> str:
