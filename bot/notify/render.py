@@ -156,8 +156,9 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def _context(*texts: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in texts if t]}
+def _context(*texts: str) -> dict[str, Any] | None:
+    elements = [{"type": "mrkdwn", "text": t} for t in texts if t]
+    return {"type": "context", "elements": elements} if elements else None
 
 
 def slack_link(url: str | None, title: str, budget: int) -> str:
@@ -173,7 +174,8 @@ def slack_alert(payload: dict[str, Any], timezone: str) -> SlackMessage:
     where = " · ".join(fit(p, 300, slack_escape) for p in (v.feed, v.when) if p)
     blocks = [_section(f"*{slack_link(v.link, v.title, 1500)}*")]
     topics = fit(", ".join(v.topics), 400, slack_escape)
-    blocks.append(_context(where, f"topics: {topics}" if topics else ""))
+    if context := _context(where, f"topics: {topics}" if topics else ""):
+        blocks.append(context)
     body = []
     if v.terms:
         body.append(f"_matched:_ {fit(', '.join(v.terms), 400, slack_escape)}")
@@ -186,11 +188,16 @@ def slack_alert(payload: dict[str, Any], timezone: str) -> SlackMessage:
     if body:
         blocks.append(_section("\n".join(body)))
     text = fit(f"{v.title} — {v.feed}" if v.feed else v.title, 1000, slack_escape)
-    return SlackMessage(text=text, blocks=tuple(b for b in blocks if b.get("elements", True)))
+    return SlackMessage(text=text, blocks=tuple(blocks))
+
+
+def _report_lines(payload: dict[str, Any]) -> list[str]:
+    text = str(payload.get("text") or "").strip() or "(empty report)"
+    return [_CONTROL.sub("", line) for line in text.splitlines()]
 
 
 def slack_report(payload: dict[str, Any]) -> list[SlackMessage]:
-    lines = [_CONTROL.sub("", line) for line in str(payload.get("text") or "").splitlines()]
+    lines = _report_lines(payload)
     sections = pack(lines, SLACK_SECTION_LIMIT, slack_escape)
     return _slack_messages([_section(s) for s in sections], fallback=lines[0] if lines else "")
 
@@ -267,8 +274,7 @@ def telegram_alert(payload: dict[str, Any], timezone: str) -> str:
 
 
 def telegram_report(payload: dict[str, Any]) -> list[str]:
-    lines = [_CONTROL.sub("", line) for line in str(payload.get("text") or "").splitlines()]
-    return pack(lines, TELEGRAM_LIMIT, tg_escape) or [""]
+    return pack(_report_lines(payload), TELEGRAM_LIMIT, tg_escape)
 
 
 def telegram_digest(payload: dict[str, Any]) -> list[str]:
@@ -336,9 +342,7 @@ def console_text(kind: str, payload: dict[str, Any], timezone: str) -> str:
             if more := int(section.get("more") or 0):
                 lines.append(f"   …and {more} more")
         return "\n".join(lines)
-    return "\n".join(
-        f"!! {_CONTROL.sub('', line)}" for line in str(payload.get("text")).splitlines()
-    )
+    return "\n".join(f"!! {line}" for line in _report_lines(payload))
 
 
 # -- shared ------------------------------------------------------------------------

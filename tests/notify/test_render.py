@@ -237,3 +237,11 @@ def test_telegram_plain_keeps_text_and_urls() -> None:
 
 def test_utf16_length_counts_astral_characters_twice() -> None:
     assert utf16_len("a😀ї") == 4
+
+
+@pytest.mark.parametrize("payload", [{"text": ""}, {"text": "  \n "}, {}])
+def test_an_empty_report_still_renders_a_message(payload: dict[str, Any]) -> None:
+    [slack] = render.render_slack("report", payload, "UTC")
+    assert slack.blocks[0]["text"]["text"] == "(empty report)"
+    assert render.render_telegram("report", payload, "UTC") == ["(empty report)"]
+    assert render.console_text("report", payload, "UTC") == "!! (empty report)"
