@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -47,7 +48,7 @@ URL = "https://feeds.example.com/path/feed.xml"
 
 def documents() -> list[tuple[str, bytes, dict[str, str]]]:
     headers = json.loads((FIXTURES / "headers.json").read_text())
-    docs = []
+    docs: list[tuple[str, bytes, dict[str, str]]] = []
     if SHARED.is_dir():
         docs += [
             (f"shared/{p.name}", p.read_bytes(), {})
@@ -123,8 +124,8 @@ def bench_documents(reps: int) -> list[float]:
     print(f"{'document':58} {'feedparser':>10} {'skywatch':>9} {'ratio':>6}  path      same")
     for name, body, headers in documents():
         fp_times, our_times = [], []
-        run_fp = lambda b=body, h=headers: reference(b, h)  # noqa: E731
-        run_ours = lambda b=body, h=headers: ours(b, h)  # noqa: E731
+        run_fp = partial(reference, body, headers)
+        run_ours = partial(ours, body, headers)
         fp_calls, our_calls = calls_for(run_fp), calls_for(run_ours)
         for _ in range(reps):
             # interleaved, so a busy moment on the machine hits both alike
@@ -156,9 +157,11 @@ async def bench_pool(reps: int) -> None:
     async with ParserPool(workers=2, inline_below=0) as pool:
         await pool.parse(picks[0][1], picks[0][2], URL)  # start a worker
         for name, body, headers in picks:
-            inline, remote = [], []
+            inline: list[float] = []
+            remote: list[float] = []
+            run_inline = partial(ours, body, headers)
             for _ in range(reps):
-                inline.append(timed(lambda b=body, h=headers: ours(b, h)))
+                inline.append(timed(run_inline))
                 start = time.perf_counter()
                 with contextlib.suppress(ParseError):
                     await pool.parse(body, headers, URL)

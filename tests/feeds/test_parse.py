@@ -432,7 +432,7 @@ _TEXTS = [
 
 def _mutate(rng: Any, item: Any) -> None:
     """Add, change or move one thing in an entry, the way real feeds vary."""
-    from lxml import etree
+    from lxml import etree  # type: ignore[import-untyped]
 
     uri = etree.QName(item).namespace
 
@@ -493,7 +493,7 @@ def test_mutated_feeds_never_make_the_fast_path_disagree() -> None:
     import copy
     import random
 
-    from lxml import etree
+    from lxml import etree  # type: ignore[import-untyped]
 
     sources = [p for p in _fixture_files() + _shared_files() if p.stat().st_size < 60_000]
     roots = []
