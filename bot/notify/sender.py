@@ -19,7 +19,9 @@ window only stays open when that history lookup fails; on Telegram, which
 offers no lookup, it is exactly the window above. Committed marks survive
 power loss because SQLite runs with synchronous=FULL (B12).
 
-Rows of a paused or muted channel stay pending and are not claimed.
+Rows of a paused channel stay pending and are not claimed. Alerts of a channel
+in quiet hours or muted stay pending with `due_at` moved to the end of that
+window, checked at each claim (so a later `quiet`/`mute` command counts too).
 
 What each failure does (see bot.notify.base):
 
@@ -42,11 +44,13 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
 from bot.errors import DeliveryError
 from bot.notify.base import Notifier, OutgoingMessage, Receipt, RejectedMessage, UncertainDelivery
+from bot.notify.timing import hold_until
 from bot.store import channels as channel_store
 from bot.store import outbox
 from bot.store.db import Database
@@ -61,6 +65,8 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 #: 30 s, 1, 2, 4, 8, 16, 32 min, then hourly: ~24 h of failures before a row is dead
 MAX_ATTEMPTS = 30
+#: what quiet hours and mutes hold back; reports and digests always go out
+HELD_KINDS = ("alert", "thread")
 #: migrations followed per channel per drain (a loop would be a platform bug)
 MAX_MIGRATIONS = 3
 
@@ -156,8 +162,10 @@ class _Drain:
             channel_id = followed
 
     def claim(self, channel_id: str) -> Delivery | None:
+        now = self.now()
         with self.db.write() as session:
-            return outbox.claim_next(session, channel_id, self.now(), lease=self.lease)
+            _hold_alerts(session, channel_id, now)
+            return outbox.claim_next(session, channel_id, now, lease=self.lease)
 
     async def send(self, delivery: Delivery) -> DeliveryError | None:
         """Send one claimed row and mark it sent; the error if it failed."""
@@ -262,6 +270,25 @@ class _Drain:
                 key=f"dead:{delivery.id}",
                 now=now,
             )
+
+
+def _hold_alerts(session: Session, channel_id: str, now: datetime) -> None:
+    """Quiet hours and mutes hold alerts (never reports or digests) until they end.
+
+    Checked at claim time, not at enqueue time, so a `quiet` or `mute` command
+    also holds alerts queued before it. Held alerts stay `pending`: they are
+    sent when the window ends, never dropped.
+    """
+    window = channel_store.delivery_window(session, channel_id)
+    if window is None or (window.quiet is None and window.muted_until is None):
+        return
+    try:
+        zone = ZoneInfo(window.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    until = hold_until(now, zone, window.quiet, window.muted_until)
+    if until is not None:
+        outbox.defer_channel(session, channel_id, until, kinds=HELD_KINDS)
 
 
 def _report(session: Session, about: str, text: str, *, key: str, now: datetime) -> None:

@@ -6,7 +6,8 @@ state the bot learns on its own is kept across restarts and config edits:
 * `paused_reason`/`paused_at`: a permanent delivery failure (channel gone, bot
   removed). Nothing is delivered to a paused channel and nothing is dropped:
   its outbox rows stay pending until `resume_channel`.
-* `muted_until`: deliveries wait until then (a chat command sets it).
+* `muted_until` and `quiet` hours (chat commands set them): alerts wait
+  until the window ends (`delivery_window`; applied by bot.notify.sender).
 * a Telegram group that became a supergroup is followed by `rename_channel`;
   primary-key updates cascade to the outbox and subscriptions.
 """
@@ -14,6 +15,7 @@ state the bot learns on its own is kept across restarts and config edits:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
@@ -156,3 +158,19 @@ def channel_timezone(session: Session, channel_id: str) -> str:
 def is_paused(session: Session, channel_id: str) -> bool:
     reason = session.scalar(select(Channel.paused_reason).where(Channel.id == channel_id))
     return reason is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryWindow:
+    """What decides whether a channel may be pinged now."""
+
+    timezone: str
+    quiet: str | None
+    muted_until: datetime | None
+
+
+def delivery_window(session: Session, channel_id: str) -> DeliveryWindow | None:
+    row = session.get(Channel, channel_id)
+    if row is None:
+        return None
+    return DeliveryWindow(row.timezone or "UTC", row.quiet, row.muted_until)

@@ -10,8 +10,9 @@ Row life cycle (column `status`)::
                           └──mark_dead──> dead   (message refused, or retries exhausted)
 
 A row stuck in `sending` (the process died between claim and mark) is claimed
-again once its lease has run out. Rows of a paused or muted channel stay
-`pending`; nothing is dropped.
+again once its lease has run out. Rows of a paused channel stay `pending` and
+are not claimed; alerts held by quiet hours or a mute are `pending` with a
+later `due_at` (see bot.notify.sender). Nothing is dropped.
 
 Payloads, snapshotted at enqueue time so delivery needs no joins:
 
@@ -24,6 +25,7 @@ Payloads, snapshotted at enqueue time so delivery needs no joins:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,7 +95,6 @@ def enqueue(
 def _claimable(now: datetime, lease: timedelta) -> Any:
     return and_(
         Channel.paused_reason.is_(None),
-        or_(Channel.muted_until.is_(None), Channel.muted_until <= now),
         or_(
             and_(OutboxRow.status == "pending", OutboxRow.due_at <= now),
             # crash recovery: the claimer died between claim and mark
@@ -200,17 +201,18 @@ def retry_later(
     session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values))
 
 
-def defer_channel(session: Session, channel_id: str, until: datetime) -> None:
-    """No pending row of the channel is due before `until` (the platform said: wait)."""
-    session.execute(
-        update(OutboxRow)
-        .where(
-            OutboxRow.channel_id == channel_id,
-            OutboxRow.status == "pending",
-            OutboxRow.due_at < until,
-        )
-        .values(due_at=until)
+def defer_channel(
+    session: Session, channel_id: str, until: datetime, *, kinds: Sequence[str] | None = None
+) -> None:
+    """No pending row of the channel (of these kinds) is due before `until`."""
+    query = update(OutboxRow).where(
+        OutboxRow.channel_id == channel_id,
+        OutboxRow.status == "pending",
+        OutboxRow.due_at < until,
     )
+    if kinds is not None:
+        query = query.where(OutboxRow.kind.in_(list(kinds)))
+    session.execute(query.values(due_at=until))
 
 
 def mark_dead(session: Session, row_id: int, error: str) -> None:

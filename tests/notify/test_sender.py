@@ -463,3 +463,36 @@ async def test_a_digest_failing_partway_is_completed_without_reposting_parts(bot
     assert ids == [f"digest:slack:C1:2026-11-27#{i}" for i in range(1, len(ids) + 1)]  # each once
     row = bot.rows()["digest:slack:C1:2026-11-27"]
     assert row.message_id == bot.slack.messages[0]["ts"]
+
+
+async def test_quiet_hours_hold_alerts_until_they_end_but_not_reports(bot: Bot) -> None:
+    bot.channels(slack("C1", quiet="08:30-10:00", timezone="Europe/Kyiv"))  # 09:00 UTC = 11:00
+    bot.alert("slack:C1", 1)
+    assert (await bot.drain()).sent == 1  # 11:00 in Kyiv: not quiet
+    with bot.db.write() as s:
+        s.execute(update(Channel).values(timezone="UTC"))  # now 09:00 local: quiet
+    bot.alert("slack:C1", 2)
+    with bot.db.write() as s:
+        outbox.enqueue(
+            s, channel_id="slack:C1", kind="report", dedup_key="r1", payload={"text": "hi"},
+            now=bot.clock(),
+        )  # fmt: skip
+    assert (await bot.drain()).sent == 1
+    assert bot.slack.messages[-1]["text"] == "hi"
+    held = bot.rows()["alert:slack:C1:2"]
+    assert (held.status, held.due_at) == ("pending", bot.clock().replace(hour=10, minute=0))
+    bot.clock.now = held.due_at
+    assert (await bot.drain()).sent == 1
+    assert bot.slack_titles()[-1] == "Story 2"
+
+
+async def test_a_mute_set_after_queueing_still_holds_alerts(bot: Bot) -> None:
+    bot.channels(slack("C1"))
+    bot.alert("slack:C1", 1)
+    until = bot.clock() + timedelta(hours=2)
+    with bot.db.write() as s:
+        s.execute(update(Channel).values(muted_until=until))
+    assert (await bot.drain()).sent == 0
+    assert bot.rows()["alert:slack:C1:1"].due_at == until
+    bot.clock.now = until
+    assert (await bot.drain()).sent == 1

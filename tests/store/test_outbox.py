@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from bot.config import ChannelSpec
 from bot.store import channels as channel_store
 from bot.store import outbox
 from bot.store.db import Database
-from bot.store.schema import Channel, OutboxRow, Story
+from bot.store.schema import OutboxRow, Story
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=2)
@@ -132,27 +132,28 @@ def test_defer_channel_holds_every_pending_row_of_that_channel_only(database: Da
         assert outbox.due_channels(s, NOW, lease=LEASE) == ["slack:C2"]
 
 
-def test_paused_and_muted_channels_keep_their_rows_pending(database: Database) -> None:
-    setup(database, "slack:C1", "slack:C2", "telegram:-1")
+def test_paused_channels_keep_their_rows_pending_and_unclaimed(database: Database) -> None:
+    setup(database, "slack:C1", "telegram:-1")
     put(database, "a")
-    put(database, "b", channel="slack:C2")
     put(database, "c", channel="telegram:-1")
     with database.write() as s:
         channel_store.pause_channel(s, "slack:C1", "channel_not_found", NOW)
-        s.execute(
-            update(Channel)
-            .where(Channel.id == "slack:C2")
-            .values(muted_until=NOW + timedelta(hours=1))
-        )
     with database.read() as s:
         assert outbox.due_channels(s, NOW, lease=LEASE) == ["telegram:-1"]
         assert outbox.due_channels(s, NOW, lease=LEASE, platforms={"slack"}) == []
-        assert outbox.due_channels(s, NOW + timedelta(hours=2), lease=LEASE) == [
-            "slack:C2",
-            "telegram:-1",
-        ]
     assert claim(database) is None
     assert {r.status for r in rows(database).values()} == {"pending"}
+
+
+def test_defer_channel_can_hold_some_kinds_only(database: Database) -> None:
+    setup(database, "slack:C1")
+    put(database, "alert")
+    put(database, "report", kind="report")
+    with database.write() as s:
+        outbox.defer_channel(s, "slack:C1", NOW + timedelta(hours=1), kinds=["alert", "thread"])
+    stored = rows(database)
+    assert stored["alert"].due_at == NOW + timedelta(hours=1)
+    assert stored["report"].due_at == NOW
 
 
 def test_thread_rows_reply_to_the_story_first_message(database: Database) -> None:
