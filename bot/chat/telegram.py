@@ -239,7 +239,7 @@ async def serve_telegram(
         raise ConfigError("TELEGRAM_WEBHOOK_SECRET is required for a Telegram webhook")
     commands: Commands = application.bot_data["commands"]
     clock: Callable[[], datetime] = application.bot_data["clock"]
-    prune_claims(commands.db, clock())
+    await asyncio.to_thread(prune_claims, commands.db, clock())
     async with application:
         await application.start()
         runner: web.AppRunner | None = None
