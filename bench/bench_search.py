@@ -326,12 +326,16 @@ def naive(con: sqlite3.Connection) -> Callable[[str, dict[str, object]], int]:
     return run
 
 
-def report(name: str, timings: Sequence[float]) -> float:
+def report(name: str, timings: Sequence[float]) -> dict[str, float]:
     ordered = sorted(timings)
-    median = statistics.median(ordered)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    print(f"{name:>10}: median {median:8.2f} ms   p95 {p95:8.2f} ms   max {ordered[-1]:8.2f} ms")
-    return median
+    stats = {
+        "median": statistics.median(ordered),
+        "mean": statistics.fmean(ordered),
+        "p95": ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
+        "max": ordered[-1],
+    }
+    print(f"{name:>10}: " + "   ".join(f"{k} {v:8.2f} ms" for k, v in stats.items()))
+    return stats
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -370,10 +374,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for (query, filters), ms, base in zip(queries, fast, slow, strict=True):
             print(f"{ms:9.2f} ms {base:9.2f} ms  {query} {filters or ''}")
     print(f"{len(queries)} queries, best of {args.repeat} runs each")
-    median = report("search", fast)
-    baseline = report("LIKE scan", slow)
-    print(f"median speed-up over the LIKE scan: {baseline / median:.1f}x")
-    target = 50.0
+    ours_stats = report("search", fast)
+    base_stats = report("LIKE scan", slow)
+    print(
+        "speed-up over the LIKE scan: "
+        + ", ".join(f"{k} {base_stats[k] / ours_stats[k]:.1f}x" for k in ours_stats)
+    )
+    print("(the LIKE scan walks items newest first and stops at 10 hits: quick for common")
+    print(" terms, a full scan for rare ones; the index is the other way round)")
+    median, target = ours_stats["median"], 50.0
     print(f"target: median < {target:.0f} ms: {'met' if median < target else 'MISSED'}")
     return 0 if median < target else 1
 

@@ -319,3 +319,15 @@ async def test_unsafe_feed_urls_are_refused(start: Start, tg_db: Database) -> No
     answer = await telegram.ask("/feeds add file:///etc/passwd", user_id=4242)
     assert answer.startswith("Refused: ")
     assert count(tg_db, Feed) == 0
+
+
+def test_old_claims_are_pruned(tg_db: Database) -> None:
+    from datetime import timedelta
+
+    from bot.chat.telegram import claim, prune_claims
+    from tests.chat.conftest import NOW
+
+    assert claim(tg_db, 1, NOW - timedelta(days=8)) and claim(tg_db, 2, NOW)
+    assert not claim(tg_db, 2, NOW)
+    assert prune_claims(tg_db, NOW) == 1
+    assert claim(tg_db, 1, NOW) and not claim(tg_db, 2, NOW)
