@@ -255,8 +255,10 @@ from feedparser.datetimes import _parse_date as _fp_parse_date  # noqa: E402
 from feedparser.encodings import convert_to_utf8 as _fp_convert_to_utf8  # noqa: E402
 from feedparser.html import _cp1252 as _FP_CP1252  # noqa: E402
 from feedparser.mixin import _FeedParserMixin as _FPMixin  # noqa: E402
+from feedparser.sanitizer import _sanitize_html as _fp_sanitize_html  # noqa: E402
 from feedparser.urls import _urljoin as _fp_urljoin  # noqa: E402
 from feedparser.urls import make_safe_absolute_uri as _fp_safe_uri  # noqa: E402
+from feedparser.urls import resolve_relative_uris as _fp_resolve_relative_uris  # noqa: E402
 from lxml import etree  # type: ignore[import-untyped]  # noqa: E402
 
 #: the feedparser release whose handlers the fast path mirrors (read line by line);
@@ -691,7 +693,7 @@ class _FastDoc:
             child_base = self.element_base(child, base) if has_base else base
             if kind == _K_TITLE:
                 titles += 1
-                ctx["title"] = self.title(child)
+                ctx["title"] = self.title(child, child_base)
             elif kind == _K_LINK:
                 self.link(child, child_base, ctx)
             elif kind == _K_GUID:
@@ -763,18 +765,30 @@ class _FastDoc:
 
     # the mirrored handlers
 
-    def title(self, el: etree._Element) -> str:
+    def title(self, el: etree._Element, base: str) -> str:
+        """feedparser's title: text, or HTML it resolves and sanitizes (mixin.py `pop`)."""
+        content_type = "text/plain"
         if el.keys():
             attrs = _fp_attrs(el)
             if "mode" in attrs:
                 raise _GiveUp("Atom 0.3 content mode")
-            if _FPMixin.map_content_type(attrs.get("type", "text/plain")) != "text/plain":
-                raise _GiveUp("HTML title")
+            content_type = _FPMixin.map_content_type(attrs.get("type", "text/plain"))
+            if content_type not in ("text/plain", "text/html"):
+                raise _GiveUp(f"{content_type} title")
         text = _leaf_text(el)
-        # looks_like_html needs a "</x>" or an "&x;"; most titles have neither
-        maybe_html = ("<" in text or "&" in text) and _FPMixin.looks_like_html(text)
-        if maybe_html and not self.version.startswith("atom"):
-            raise _GiveUp("title looks like HTML")  # feedparser would sanitize it
+        if (
+            content_type == "text/plain"
+            and not self.version.startswith("atom")
+            # looks_like_html needs a "</x>" or an "&x;"; most titles have neither
+            and ("<" in text or "&" in text)
+            and _FPMixin.looks_like_html(text)
+        ):
+            content_type = "text/html"  # feedparser guesses so for RSS
+        if content_type == "text/html":
+            if feedparser.RESOLVE_RELATIVE_URIS:
+                text = _fp_resolve_relative_uris(text, base, "utf-8", content_type)
+            if feedparser.SANITIZE_HTML:
+                text = _fp_sanitize_html(text, "utf-8", content_type)
         return _finish(text)
 
     def link(self, el: etree._Element, base: str, ctx: dict[str, Any]) -> None:

@@ -39,14 +39,14 @@ FAST_FIXTURES = [
     "atom03.xml", "atom10.xml", "de_iso8859_1_decl.xml", "de_iso8859_1_nodecl.xml",
     "duplicate_guid.xml", "guid_permalink.xml", "ja_euc_jp_decl.xml", "ja_euc_jp_nodecl.xml",
     "ja_shift_jis_decl.xml", "ja_shift_jis_nodecl.xml", "missing_guid.xml", "mixed_dates.xml",
-    "mojibake_cp1252.xml",
+    "mojibake_cp1252.xml", "html_in_titles.xml", "atom_links_html_title.xml", "relative_links.xml",
     "rss091.xml", "rss092.xml", "rss10.rdf", "rss20.xml", "ru_windows1251_decl.xml",
     "ru_windows1251_nodecl.xml", "zh_gb2312_decl.xml", "zh_gb2312_nodecl.xml",
 ]  # fmt: skip
 #: fixtures the fast path must leave to feedparser
 SLOW_FIXTURES = [
     "broken_bogus_namespace.xml", "broken_truncated.xml", "broken_undefined_entity.xml",
-    "broken_unescaped_ampersand.xml", "html_in_titles.xml", "atom_links_html_title.xml",
+    "broken_unescaped_ampersand.xml",
 ]  # fmt: skip
 
 
@@ -149,6 +149,33 @@ def test_fast_path_defers_what_it_does_not_mirror(name: str) -> None:
     body, headers = _load(DATA / name)
     assert parse_fast(body, headers, FEED_URL) is None
     assert parse_feed(body, headers, FEED_URL).items  # feedparser still recovers them
+
+
+_ITEM_DOC = (
+    '<?xml version="1.0" encoding="utf-8"?>{head}<rss version="2.0" '
+    'xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>t</title>'
+    "<item>{item}</item></channel></rss>"
+)
+DEFERRED = {
+    "doctype with entities": ('<!DOCTYPE rss [<!ENTITY n "x">]>', "<title>&n;</title>"),
+    "two titles": ("", "<title>a</title><title>b</title>"),
+    "xhtml title": ("", '<title type="xhtml"><div>a</div></title>'),
+    "markup in a title": ("", "<title>a <b>b</b></title>"),
+    "guid nested in an extension": ("", "<title>a</title><x><guid>g</guid></x>"),
+    "title only in media content": (
+        "",
+        '<m:content xmlns:m="http://search.yahoo.com/mrss/"><m:title>a</m:title></m:content>',
+    ),
+    "item inside an item": ("", "<title>a</title><item><title>b</title></item>"),
+}
+
+
+@pytest.mark.parametrize(("head", "item"), DEFERRED.values(), ids=DEFERRED.keys())
+def test_fast_path_defers_shapes_it_does_not_mirror(head: str, item: str) -> None:
+    body = _ITEM_DOC.format(head=head, item=item).encode()
+    assert parse_fast(body, {}, FEED_URL) is None
+    _, expected = _reference(body, {}, FEED_URL)
+    assert _ours(parse_feed(body, {}, FEED_URL)) == expected
 
 
 def test_fast_path_takes_most_real_world_feeds() -> None:
