@@ -120,7 +120,14 @@ async def drain_outbox(
             drain.summary.errors.append(f"{channel_id}: {type(result).__name__}: {result}")
         elif isinstance(result, BaseException):
             raise result
-    return drain.summary
+    summary = drain.summary
+    if channels:
+        log.info(
+            "send: %d sent, %d retried, %d rate-limited, %d paused, %d dead, %d migrated",
+            summary.sent, summary.retried, summary.deferred, summary.paused, summary.dead,
+            summary.migrated,
+        )  # fmt: skip
+    return summary
 
 
 class _Drain:
