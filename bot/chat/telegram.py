@@ -47,8 +47,9 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import delete
-from telegram import LinkPreviewOptions, Message, ReplyParameters, Update
+from telegram import BotCommand, LinkPreviewOptions, Message, ReplyParameters, Update
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -242,6 +243,7 @@ async def serve_telegram(
     await asyncio.to_thread(prune_claims, commands.db, clock())
     async with application:
         await application.start()
+        await _set_menu(application)
         runner: web.AppRunner | None = None
         try:
             if webhook is None:
@@ -258,6 +260,22 @@ async def serve_telegram(
             if application.updater is not None and application.updater.running:
                 await application.updater.stop()
             await application.stop()
+
+
+def command_menu() -> list[BotCommand]:
+    """The commands Telegram shows in its menu: each sub-command with its help line."""
+    menu = [BotCommand("help", COMMANDS["help"].help)]
+    for name in SUB_COMMANDS:
+        usage = [c.usage for key, c in COMMANDS.items() if key.split()[0] == name]
+        menu.append(BotCommand(name, f"{' | '.join(usage)}: {COMMANDS[name].help}"[:256]))
+    return menu
+
+
+async def _set_menu(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    try:
+        await application.bot.set_my_commands(command_menu())
+    except TelegramError as e:  # a missing menu is cosmetic; the commands still work
+        log.warning("setMyCommands failed: %s", type(e).__name__)
 
 
 async def _start_webhook(

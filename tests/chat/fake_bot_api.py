@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import time
 from typing import Any
 
@@ -69,6 +70,8 @@ class FakeBotAPI(FakeTelegramAPI):
         self.offsets: list[int] = []
         self.served: list[list[int]] = []
         self.polling = 0
+        #: the command menu set with setMyCommands
+        self.menu: list[dict[str, str]] = []
         self._changed = asyncio.Condition()
 
     async def deliver(self, *updates: dict[str, Any]) -> None:
@@ -120,6 +123,14 @@ class FakeBotAPI(FakeTelegramAPI):
         if status == "kicked":
             member["until_date"] = 0
         return _ok(member)
+
+    async def api_setMyCommands(self, params: dict[str, Any]) -> web.Response:
+        self.menu = (
+            json.loads(params["commands"])
+            if isinstance(params["commands"], str)
+            else (params["commands"])
+        )
+        return _ok(True)
 
     async def api_sendMessage(self, params: dict[str, Any]) -> web.Response:
         response = await super().api_sendMessage(params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -13,12 +14,19 @@ from sqlalchemy import func, select
 
 from bot.chat.commands import Commands
 from bot.chat.feed_add import make_add_feed
-from bot.chat.telegram import SECRET_HEADER, Webhook, build_telegram_app, serve_telegram
+from bot.chat.telegram import (
+    SECRET_HEADER,
+    Webhook,
+    build_telegram_app,
+    claim,
+    prune_claims,
+    serve_telegram,
+)
 from bot.errors import ConfigError
 from bot.feeds.fetch import Fetcher
 from bot.store.db import Database
 from bot.store.schema import ChatUpdate, Feed, Subscription
-from tests.chat.conftest import TOPICS, clock
+from tests.chat.conftest import NOW, TOPICS, clock
 from tests.chat.fake_bot_api import GROUP, TOKEN, FakeBotAPI, message_id, update
 from tests.chat.sites import SiteServer
 from tests.chat.test_commands import store_item
@@ -144,6 +152,26 @@ async def test_every_command_by_polling(start: Start, tg_db: Database) -> None:
         answer = await telegram.ask(text)
         assert expected in answer, (text, answer)
     assert "The 1 newest" in await telegram.ask("/search patriot")
+
+
+async def test_the_command_menu_lists_every_sub_command(start: Start) -> None:
+    telegram = await start()
+    names = [c["command"] for c in telegram.fake.menu]
+    assert names == [
+        "help",
+        "digest",
+        "feeds",
+        "follow",
+        "mute",
+        "quiet",
+        "search",
+        "status",
+        "topics",
+        "unfollow",
+        "why",
+    ]
+    feeds = next(c["description"] for c in telegram.fake.menu if c["command"] == "feeds")
+    assert feeds.startswith("feeds | feeds add URL | feeds remove URL|ID: feed health")
 
 
 async def test_hostile_input_is_escaped(start: Start) -> None:
@@ -322,11 +350,6 @@ async def test_unsafe_feed_urls_are_refused(start: Start, tg_db: Database) -> No
 
 
 def test_old_claims_are_pruned(tg_db: Database) -> None:
-    from datetime import timedelta
-
-    from bot.chat.telegram import claim, prune_claims
-    from tests.chat.conftest import NOW
-
     assert claim(tg_db, 1, NOW - timedelta(days=8)) and claim(tg_db, 2, NOW)
     assert not claim(tg_db, 2, NOW)
     assert prune_claims(tg_db, NOW) == 1
