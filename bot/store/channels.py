@@ -151,10 +151,6 @@ def rename_channel(session: Session, old_id: str, new_id: str) -> None:
     session.expire_all()
 
 
-def channel_timezone(session: Session, channel_id: str) -> str:
-    return session.scalar(select(Channel.timezone).where(Channel.id == channel_id)) or "UTC"
-
-
 def is_paused(session: Session, channel_id: str) -> bool:
     reason = session.scalar(select(Channel.paused_reason).where(Channel.id == channel_id))
     return reason is not None
