@@ -192,8 +192,8 @@ def backtest(
         pairwise=_pair_scores(pairs),
         bcubed=_bcubed(items, predicted),
         by_lang=by_lang,
-        wrong_merges=_errors(p for p in pairs if p[2] and not p[3]),
-        misses=_errors(p for p in pairs if p[3] and not p[2]),
+        wrong_merges=_errors([p for p in pairs if p[2] and not p[3]]),
+        misses=_errors([p for p in pairs if p[3] and not p[2]]),
     )
 
 
@@ -228,11 +228,11 @@ def _bcubed(items: Sequence[LabelledItem], predicted: Mapping[str, int]) -> Scor
     return Scores(p / n, r / n)
 
 
-def _errors(pairs: Iterable[_Pair]) -> tuple[PairError, ...]:
+def _errors(pairs: Sequence[_Pair]) -> tuple[PairError, ...]:
+    fps = {i.id: Fingerprint.of(i.title, i.summary) for a, b, _, _ in pairs for i in (a, b)}
     out = []
     for a, b, _, _ in pairs:
-        fa, fb = Fingerprint.of(a.title, a.summary), Fingerprint.of(b.title, b.summary)
-        score, _, _ = similarity(fb, StoryCandidate.of(0, 0, a.published_at, fa))
+        score, _, _ = similarity(fps[b.id], StoryCandidate.of(0, 0, a.published_at, fps[a.id]))
         out.append(PairError(a, b, score))
     return tuple(sorted(out, key=lambda e: (-e.score, e.a.id, e.b.id)))
 

@@ -59,7 +59,7 @@ class ClusterConfig:
     #: MinHash values per LSH band; see StoryIndex for the recall this buys
     lsh_rows: int = 2
     #: bands a member must share with the item to be verified at all (see StoryIndex)
-    lsh_min_hits: int = 2
+    lsh_min_hits: int = 3
     #: added to the threshold when only a member's stored signature is known: the
     #: MinHash estimate is off by about 0.04 (one standard error at J = 0.25), so
     #: this keeps a noisy estimate of a distractor from clearing the line

@@ -64,10 +64,10 @@ def test_recall_floor(report: BacktestReport) -> None:
 def test_lsh_costs_little_recall(items: list[LabelledItem], report: BacktestReport) -> None:
     exhaustive = backtest(items, DEFAULT, "exhaustive")
     assert exhaustive.pairwise.precision >= 0.97
-    # The index only ever hides candidates, so it cannot find more; and it should
-    # not lose more than a few pairs.
+    # The index hides candidates to be fast; measured, it loses 2 of the 116 pairs
+    # an exhaustive search finds (de-01c, near the low German threshold).
     assert report.pairwise.true_pos <= exhaustive.pairwise.true_pos
-    assert exhaustive.pairwise.true_pos - report.pairwise.true_pos <= 5
+    assert exhaustive.pairwise.true_pos - report.pairwise.true_pos <= 4
 
 
 def test_batch_mode_groups_with_disjoint_set(items: list[LabelledItem]) -> None:

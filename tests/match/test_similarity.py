@@ -150,7 +150,7 @@ def test_signature_prefix_fits_story_column_and_still_estimates() -> None:
     prefix = MinHash.from_str(MinHash.of(a).to_str(64))
     assert len(prefix.to_str()) == 64
     assert prefix.jaccard(MinHash.of(b)) == pytest.approx(jaccard(a, b), abs=0.2)
-    assert len(prefix.bands(2)) == 32
+    assert len(prefix.bands(2)) == 63
 
 
 @pytest.mark.parametrize(
@@ -167,12 +167,13 @@ def test_signature_rejects_malformed(bad: str) -> None:
         MinHash.from_str(bad)
 
 
-def test_bands_are_numbered() -> None:
+def test_bands_are_overlapping_numbered_runs() -> None:
     sig = MinHash.of(["a", "b", "c"])
     bands = sig.bands(2)
-    assert len(bands) == NUM_PERM // 2
-    assert [b[0] for b in bands] == list(range(NUM_PERM // 2))
-    assert bands[1][1:] == sig.values[2:4]
+    assert len(bands) == NUM_PERM - 1
+    assert [b[0] for b in bands] == list(range(NUM_PERM - 1))
+    assert bands[1][1:] == sig.values[1:3]
+    assert len(sig.bands(3)[5]) == 4
 
 
 def test_fingerprint() -> None:
