@@ -26,7 +26,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, column, exists, func, literal, select, table
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    column,
+    exists,
+    func,
+    literal_column,
+    select,
+    table,
+)
 from sqlalchemy.orm import Session
 
 from bot.store.items import StoredItem
@@ -152,7 +162,7 @@ def _short_term_conditions(terms: Sequence[str]) -> list[ColumnElement[bool]]:
 
 
 def _scan(session: Session, terms: Sequence[str], filters: Filters, limit: int) -> list[int]:
-    stmt = select(ItemRow.id).where(*_filter_conditions(filters))
+    cutoff = None
     if only_short_terms(terms):
         # No index can look these up: bound the scan to the newest items (measured:
         # ~1.5 s for a rare two-character term over 1,000,000 items unbounded).
@@ -162,16 +172,28 @@ def _scan(session: Session, terms: Sequence[str], filters: Filters, limit: int) 
             .offset(SHORT_SCAN_ITEMS - 1)
             .limit(1)
         )
-        if cutoff is not None:
-            stmt = stmt.where(ItemRow.published_at >= cutoff)
-    if session.get_bind().dialect.name == "sqlite":
+    dialect = session.get_bind().dialect.name
+    return list(session.scalars(scan_query(dialect, terms, filters, limit, cutoff)))
+
+
+def scan_query(
+    dialect: str,
+    terms: Sequence[str],
+    filters: Filters,
+    limit: int,
+    cutoff: datetime | None = None,
+) -> Select[Any]:
+    """Newest items matching every term: ILIKE on PostgreSQL, LIKE for short terms on SQLite."""
+    stmt = select(ItemRow.id).where(*_filter_conditions(filters))
+    if cutoff is not None:
+        stmt = stmt.where(ItemRow.published_at >= cutoff)
+    if dialect == "sqlite":
         stmt = stmt.where(*_short_term_conditions(terms))
     else:
-        # The same expression as the index, so the planner can use it.
-        haystack = ItemRow.title.op("||")(literal(" ")).op("||")(ItemRow.summary)
+        # Exactly the indexed expression (a bound ' ' would not match it).
+        haystack = ItemRow.title.op("||")(literal_column("' '")).op("||")(ItemRow.summary)
         stmt = stmt.where(*(haystack.ilike(_pattern(t), escape="\\") for t in terms))
-    stmt = stmt.order_by(ItemRow.published_at.desc(), ItemRow.id.desc()).limit(limit)
-    return list(session.scalars(stmt))
+    return stmt.order_by(ItemRow.published_at.desc(), ItemRow.id.desc()).limit(limit)
 
 
 def _filter_conditions(filters: Filters) -> list[ColumnElement[bool]]:

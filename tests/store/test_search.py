@@ -12,7 +12,7 @@ from bot.store import feeds as feed_store
 from bot.store import items as item_store
 from bot.store.db import Database, alembic_config
 from bot.store.schema import Feed
-from bot.store.search import search, split_terms
+from bot.store.search import Filters, scan_query, search, split_terms
 from bot.types import Item, Match
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -200,3 +200,19 @@ def test_short_terms_alone_search_the_newest_items(
     with database.write() as session:
         session.execute(text("UPDATE items SET summary = 'Patriot' WHERE title = '防空 5'"))
     assert titles(database, "防空 Patriot") == ["防空 5"]
+
+
+@pytest.mark.postgres
+def test_postgres_queries_use_the_trigram_index(postgres_url: str) -> None:
+    """The query's expression must be the index's, bound parameters and all."""
+    db = Database(postgres_url)
+    db.upgrade()
+    stmt = scan_query("postgresql", ["patriot", "ППО"], Filters(lang="en"), 10)
+    with db.read() as session:
+        compiled = stmt.compile(dialect=session.get_bind().dialect)
+        cursor = session.connection().connection.cursor()
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + str(compiled), compiled.params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    db.dispose()
+    assert "ix_items_search_trgm" in plan, plan
