@@ -108,13 +108,13 @@ def split_terms(query: str) -> list[str]:
 
 def _sqlite_fts(session: Session, terms: Sequence[str], filters: Filters, limit: int) -> list[int]:
     """Item ids of the newest matches, exactly ordered by (published_at, id) descending."""
-    keys: list[int] = list(session.scalars(_fts_query(terms, filters).limit(limit)))
+    keys: list[int] = list(session.scalars(fts_query(terms, filters).limit(limit)))
     if len(keys) == limit:
         # The key orders by minute, then id: other matches published in the last
         # key's minute may be newer to the second. Fetch that minute whole.
         minute = keys[-1] >> ID_BITS
         keys += session.scalars(
-            _fts_query(terms, filters).where(
+            fts_query(terms, filters).where(
                 _fts.c.rowid >= minute << ID_BITS, _fts.c.rowid < (minute + 1) << ID_BITS
             )
         )
@@ -130,7 +130,7 @@ def _sqlite_fts(session: Session, terms: Sequence[str], filters: Filters, limit:
     return list(ordered)
 
 
-def _fts_query(terms: Sequence[str], filters: Filters) -> Select[Any]:
+def fts_query(terms: Sequence[str], filters: Filters) -> Select[Any]:
     # Each term a quoted FTS5 string, which with trigrams is a substring match; AND-ed.
     match = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms if len(t) >= MIN_INDEXED)
     stmt = (

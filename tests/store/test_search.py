@@ -12,7 +12,7 @@ from bot.store import feeds as feed_store
 from bot.store import items as item_store
 from bot.store.db import Database, alembic_config
 from bot.store.schema import Feed
-from bot.store.search import Filters, scan_query, search, split_terms
+from bot.store.search import Filters, fts_query, scan_query, search, split_terms
 from bot.types import Item, Match
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -216,3 +216,19 @@ def test_postgres_queries_use_the_trigram_index(postgres_url: str) -> None:
         plan = "\n".join(row[0] for row in cursor.fetchall())
     db.dispose()
     assert "ix_items_search_trgm" in plan, plan
+
+
+def test_sqlite_reads_the_index_newest_first_without_sorting(sqlite_url: str) -> None:
+    """The FTS rowid order is the result order: no sort, so LIMIT stops the scan early."""
+    db = Database(sqlite_url)
+    db.upgrade()
+    stmt = fts_query(["patriot", "EU"], Filters(topic="t", lang="de", since=NOW)).limit(10)
+    with db.read() as session:
+        compiled = stmt.compile(dialect=session.get_bind().dialect)
+        cursor = session.connection().connection.cursor()
+        params = [compiled.params[name] for name in compiled.positiontup or ()]
+        plan = [row[3] for row in cursor.execute("EXPLAIN QUERY PLAN " + str(compiled), params)]
+    db.dispose()
+    assert plan[0].startswith("SCAN items_fts VIRTUAL TABLE"), plan
+    assert "SEARCH items USING INTEGER PRIMARY KEY (rowid=?)" in plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
