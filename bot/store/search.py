@@ -141,6 +141,7 @@ def fts_query(terms: Sequence[str], filters: Filters) -> Select[Any]:
     )
     if filters.since is not None:
         minute = int(filters.since.astimezone(UTC).timestamp()) // 60
+        minute = max(-(2**31), min(minute, 2**31 - 1))  # clamped like the key itself
         stmt = stmt.where(_fts.c.rowid >= minute << ID_BITS)
     conditions = [*_filter_conditions(filters), *_short_term_conditions(terms)]
     if conditions:

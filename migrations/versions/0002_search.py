@@ -33,7 +33,11 @@ log = logging.getLogger("alembic.runtime.migration")
 #: bits and the item id (< 2**32) in the low 32, so `ORDER BY rowid DESC LIMIT n`
 #: walks the index newest first and stops after n hits, however common the term.
 #: The content "table" is a view exposing that key; only `rebuild` reads it.
-SORT_KEY = "(CAST(strftime('%s', {row}.published_at) AS INTEGER) / 60) * 4294967296 + {row}.id"
+#: Minutes are clamped to 32 bits (years -2053..6053) so the key never overflows 64.
+SORT_KEY = (
+    "MIN(MAX(COALESCE(CAST(strftime('%s', {row}.published_at) AS INTEGER) / 60, 0),"
+    " -2147483648), 2147483647) * 4294967296 + {row}.id"
+)
 
 SQLITE_OBJECTS = (
     f"""CREATE VIEW items_fts_source AS

@@ -232,3 +232,15 @@ def test_sqlite_reads_the_index_newest_first_without_sorting(sqlite_url: str) ->
     assert plan[0].startswith("SCAN items_fts VIRTUAL TABLE"), plan
     assert "SEARCH items USING INTEGER PRIMARY KEY (rowid=?)" in plan
     assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+def test_dates_far_in_the_past_or_future_are_indexed(database: Database) -> None:
+    """The sort key clamps the minute, so no date makes the index (or the insert) fail."""
+    add_items(
+        database,
+        ("Patriot ancient", "", "en", datetime(1, 1, 2, tzinfo=UTC)),
+        ("Patriot far future", "", "en", datetime(9999, 12, 30, tzinfo=UTC)),
+        ("Patriot today", "", "en", NOW),
+    )
+    assert titles(database, "patriot") == ["Patriot far future", "Patriot today", "Patriot ancient"]
+    assert titles(database, "patriot", since=NOW) == ["Patriot far future", "Patriot today"]
