@@ -129,6 +129,7 @@ def predict(
         return _predict_batch(ordered, fps, feeds, config)
     index = StoryIndex(config)
     stories: dict[str, int] = {}
+    new_story = itertools.count()
     for item in ordered:
         feed_id = feeds.setdefault(item.feed, len(feeds))
         fp = fps[item.id]
@@ -143,7 +144,7 @@ def predict(
             now=item.published_at,
             config=config,
         )
-        story_id = match.story_id if match else len(stories)
+        story_id = match.story_id if match else next(new_story)
         stories[item.id] = story_id
         index.add(StoryCandidate.of(story_id, feed_id, item.published_at, fp, item.lang))
     return stories

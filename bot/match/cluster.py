@@ -33,7 +33,7 @@ from itertools import count
 from typing import Generic, TypeVar
 
 from bot.match.similarity import Fingerprint, MinHash, jaccard
-from bot.match.thresholds import DEFAULT, ClusterConfig
+from bot.match.thresholds import DEFAULT, ClusterConfig, base_lang
 
 T = TypeVar("T", bound=Hashable)
 
@@ -136,7 +136,7 @@ def best_story(
     for cand in candidates:
         if cand.published_at < oldest or abs(published_at - cand.published_at) > config.window:
             continue
-        if lang and cand.lang and _base_lang(lang) != _base_lang(cand.lang):
+        if lang and cand.lang and base_lang(lang) != base_lang(cand.lang):
             continue
         score, shared, title_only = similarity(item, cand)
         same_feed = cand.feed_id == feed_id
@@ -172,10 +172,6 @@ def assign_story(
         config=config,
     )
     return match.story_id if match else None
-
-
-def _base_lang(lang: str) -> str:
-    return lang.split("-")[0].split("_")[0].lower()
 
 
 class StoryIndex:

@@ -7,9 +7,9 @@ against the same examples: run `python -m bot.match.backtest tests/data/stories`
 before and after.
 
 Similarity is the Jaccard index of word stems (bot/match/similarity.py). Each
-language's `min_similarity` is the lowest value at which the online backtest
-makes no wrong merge in that language; the comment gives the hardest distractor
-pair (the one just below the line) and the same-story pairs lost above it.
+language's `min_similarity` sits above the hardest different-story pair of that
+language and inside the range where the backtest makes no wrong merge; the
+comment beside it names that pair and the same-story pairs the line gives up.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ class Thresholds:
     min_similarity: float
     #: the same when either side has no summary: then only titles are compared
     min_similarity_title_only: float
-    #: a member from the same feed must be this much more similar (see `same_feed_margin`
-    #: in ClusterConfig's docstring for why same-feed joins are allowed at all)
+    #: a member from the same feed must be this much more similar (why: ClusterConfig)
     same_feed_margin: float = 0.10
     #: fewer shared stems than this is never a match, whatever the ratio: two
     #: four-word titles sharing "Kyiv" and "drones" are not yet the same story
@@ -67,10 +66,12 @@ class ClusterConfig:
 
     def for_lang(self, lang: str | None) -> Thresholds:
         """The thresholds for a language code like `de` or `de-AT`, else the default."""
-        if lang:
-            base = lang.split("-")[0].split("_")[0].lower()
-            return self.by_lang.get(base, self.default)
-        return self.default
+        return self.by_lang.get(base_lang(lang), self.default) if lang else self.default
+
+
+def base_lang(lang: str) -> str:
+    """The language of a tag, lower-cased: `de-AT` and `de_at` are `de`."""
+    return lang.split("-")[0].split("_")[0].lower()
 
 
 # How each line was set: `python -m bot.match.backtest tests/data/stories --mode
