@@ -125,9 +125,11 @@ def build_telegram_app(
 
 
 async def claim_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Let each update through once; drop repeats and the service account's posts."""
-    message = update.effective_message
-    if message is not None and message.from_user and message.from_user.id == TELEGRAM_SERVICE_ID:
+    """Let each command through once; drop repeats and the service account's posts."""
+    message = update.message  # edits and other updates reach no handler: nothing to claim
+    if message is None or not (message.text or "").startswith("/"):
+        return
+    if message.from_user is not None and message.from_user.id == TELEGRAM_SERVICE_ID:
         raise ApplicationHandlerStop
     commands: Commands = context.bot_data["commands"]
     clock: Callable[[], datetime] = context.bot_data["clock"]

@@ -354,3 +354,12 @@ def test_old_claims_are_pruned(tg_db: Database) -> None:
     assert not claim(tg_db, 2, NOW)
     assert prune_claims(tg_db, NOW) == 1
     assert claim(tg_db, 1, NOW) and not claim(tg_db, 2, NOW)
+
+
+async def test_only_commands_are_claimed(start: Start, tg_db: Database) -> None:
+    telegram = await start()
+    chatter = update("just talking, no command")
+    await telegram.fake.deliver(chatter)
+    assert "Queue:" in await telegram.ask("/status")
+    assert await telegram.replies(chatter, wait=0.05) == 0
+    assert count(tg_db, ChatUpdate) == 1
