@@ -39,7 +39,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.admins import slack_is_admin
 from bot.chat.commands import CommandContext, Commands
-from bot.chat.replies import Reply, to_slack
+from bot.chat.replies import to_slack
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +147,6 @@ def slack_text(text: str) -> str:
         return label or target.lstrip("@#!")
 
     return html.unescape(_SLACK_TOKEN.sub(plain, text))
-
-
-def to_reply_kwargs(reply: Reply) -> dict[str, Any]:
-    """The first Slack message of a reply (for tests and one-off posts)."""
-    return to_slack(reply)[0]
 
 
 # -- serving ----------------------------------------------------------------------------
