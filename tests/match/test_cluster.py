@@ -269,6 +269,21 @@ def test_index_evicts_by_window() -> None:
     assert index.query(sig) == []
 
 
+def test_story_keeps_growing_while_outlets_report_it() -> None:
+    # The window runs from each member, not from the story's first item.
+    index = StoryIndex()
+    first, _ = _pair(0)
+    index.add(member(first, 1, feed_id=1))
+    for hours, feed in ((40, 2), (80, 3)):
+        item = replace(first, published_at=T0 + hours * H)
+        now = item.published_at
+        match = index.assign(fp(item), lang="en", feed_id=feed, published_at=now, now=now)
+        assert match is not None
+        assert match.story_id == 1
+        index.add(member(item, 1, feed_id=feed))
+    assert len(index) == 2  # the 0 h member is gone, the story is not
+
+
 def test_index_assign_evicts_before_deciding() -> None:
     index = StoryIndex()
     first, later = _pair(60)
