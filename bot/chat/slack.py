@@ -66,9 +66,8 @@ def build_slack_app(
 ) -> AsyncApp:
     """A bolt AsyncApp answering `/skywatch`; `base_url` points the Web API client elsewhere."""
     client = AsyncWebClient(token=token, base_url=base_url) if base_url else AsyncWebClient(token)
-    app = AsyncApp(
-        client=client, signing_secret=signing_secret, name="skywatch", logger=log.getChild("bolt")
-    )
+    # bolt logs under "slack_bolt.*", which bot/logs.py keeps at WARNING
+    app = AsyncApp(client=client, signing_secret=signing_secret, name="skywatch")
     admins = tuple(admin_users)
 
     # bolt injects listener arguments by name, so the listener names only bolt's.
