@@ -25,7 +25,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.chat.replies import Line, Reply, Span, Table, line, usage_reply
+from bot.chat import views
+from bot.chat.replies import Line, Reply, Span, line, usage_reply
 from bot.config import format_duration, parse_duration
 from bot.errors import BlockedAddressError, BotError, FetchError, ParseError
 from bot.match.spec import TopicSpec
@@ -205,26 +206,13 @@ class Commands:
         if not terms:
             raise UsageError("search", "What should I search for?")
         items, zone = await self._run(self._search, ctx.channel_id, terms, filters)
-        shown = " ".join(terms)
-        note: list[Line] = []
+        note = None
         if search_store.only_short_terms(terms) and len(items) < SEARCH_LIMIT:
-            note.append(
-                line(
-                    f"Terms under {search_store.MIN_INDEXED} characters search the newest "
-                    f"{search_store.SHORT_SCAN_ITEMS:,} items only; add a longer term for all."
-                )
+            note = (
+                f"Terms under {search_store.MIN_INDEXED} characters search the newest "
+                f"{search_store.SHORT_SCAN_ITEMS:,} items only; add a longer term for all."
             )
-        if not items:
-            return Reply((line(f"No stored item matches {shown}."), *note))
-        lines: list[Line] = [
-            line(f"The {len(items)} newest items matching ", Span(shown, bold=True))
-        ]
-        for item in items:
-            lines.append(line("• ", Span(item.title or "(untitled)", link=item.link, bold=True)))
-            when = item.published_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-            meta = " · ".join(p for p in (item.feed, when, item.lang or "", f"#{item.id}") if p)
-            lines.append(line("   " + meta))
-        return Reply((*lines, *note))
+        return views.search_reply(items, " ".join(terms), zone, note)
 
     def _search_args(self, args: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
         terms: list[str] = []
@@ -270,15 +258,7 @@ class Commands:
 
     async def cmd_topics(self, ctx: CommandContext, args: list[str]) -> Reply:
         follows = await self._run(self._followed, ctx.channel_id)
-        if not self.topics:
-            return Reply.text("No topics are configured (feeds.yaml, topics:).")
-        everything = ALL_TOPICS in follows
-        lines: list[Line] = [line(_following(follows))]
-        for name, spec in sorted(self.topics.items()):
-            mark = "✓ " if everything or name in follows else "· "
-            desc = f" — {spec.description}" if spec.description else ""
-            lines.append(line(mark, Span(name, code=True), desc))
-        return Reply(tuple(lines))
+        return views.topics_reply(self.topics, follows)
 
     def _followed(self, channel_id: str) -> frozenset[str]:
         with self.db.read() as session:
@@ -292,14 +272,14 @@ class Commands:
         note = ""
         if ALL_TOPICS in change.before and topic != ALL_TOPICS:
             note = f" It followed every topic; now only {topic} (follow * for all again)."
-        return self._changed(ctx, _following(change.after) + note)
+        return self._changed(ctx, views.following(change.after) + note)
 
     async def cmd_unfollow(self, ctx: CommandContext, args: list[str]) -> Reply:
         topic = self._one_topic(args, "unfollow")
         change = await self._run(self._change, ctx, topic, False)
         if not change.changed:
             return Reply.text(f"This channel does not follow {topic}.")
-        return self._changed(ctx, _following(change.after))
+        return self._changed(ctx, views.following(change.after))
 
     def _one_topic(self, args: list[str], command: str) -> str:
         if len(args) != 1:
@@ -338,25 +318,7 @@ class Commands:
         item, explanations = await self._run(self._why, item_id)
         if item is None:
             return Reply.text(f"There is no item #{item_id}.")
-        lines: list[Line] = [line(Span(item.title or "(untitled)", link=item.link, bold=True))]
-        lines.append(line(f"{item.feed} · #{item.id}"))
-        if not explanations:
-            lines.append(line("It matched no topic (it is stored and searchable)."))
-        for ex in explanations:
-            lines.append(
-                line(Span(str(ex.get("topic", "?")), bold=True), f" score {ex.get('score', 0)}")
-            )
-            for hit in ex.get("hits") or []:
-                lines.append(
-                    line(
-                        f"   {hit.get('concept')}: ",
-                        Span(str(hit.get("term")), code=True),
-                        f" in the {hit.get('field')}",
-                    )
-                )
-            if ex.get("snippet"):
-                lines.append(line(f"   “{ex['snippet']}”"))
-        return Reply(tuple(lines))
+        return views.why_reply(item, explanations)
 
     def _why(self, item_id: int) -> tuple[item_store.StoredItem | None, list[dict[str, Any]]]:
         with self.db.read() as session:
@@ -368,21 +330,7 @@ class Commands:
         if args:
             raise UsageError("feeds", f"Unknown feeds command {args[0]}; use add or remove.")
         health = await self._run(self._feed_health)
-        if not health:
-            return Reply.text("No feeds yet. An admin can add one: feeds add URL")
-        rows = tuple(
-            (
-                str(f.id),
-                f.name or f.url,
-                f.status,
-                str(f.item_count),
-                _ago(f.last_success_at, self.clock()),
-                str(f.consecutive_errors) if f.consecutive_errors else "",
-            )
-            for f in health
-        )
-        table = Table(("id", "feed", "status", "items", "last ok", "errors"), rows)
-        return Reply((line(f"{len(rows)} feeds"), table))
+        return views.feeds_reply(health, self.clock())
 
     def _feed_health(self) -> list[feed_store.FeedHealth]:
         with self.db.read() as session:
@@ -486,31 +434,7 @@ class Commands:
 
     async def cmd_status(self, ctx: CommandContext, args: list[str]) -> Reply:
         health, counts, state = await self._run(self._status, ctx.channel_id)
-        now = self.clock()
-        last = max((f.last_success_at for f in health if f.last_success_at), default=None)
-        queued = sum(n for s, n in counts.items() if s in ("pending", "sending", "held"))
-        failing = [f for f in health if f.consecutive_errors and f.status != "stopped"]
-        lines: list[Line] = [
-            line(f"Last successful poll: {_ago(last, now)}"),
-            line(
-                f"Feeds: {sum(f.status != 'stopped' for f in health)} polled, "
-                f"{len(failing)} failing"
-            ),
-            line(f"Queue: {queued} deliveries waiting, {counts.get('dead', 0)} given up"),
-        ]
-        lines.append(line("This channel: " + _channel_summary(state, now)))
-        body: list[Line | Table] = list(lines)
-        if failing:
-            body.append(
-                Table(
-                    ("id", "feed", "errors", "last error"),
-                    tuple(
-                        (str(f.id), f.name or f.url, str(f.consecutive_errors), f.last_error or "")
-                        for f in failing[:15]
-                    ),
-                )
-            )
-        return Reply(tuple(body))
+        return views.status_reply(health, counts, state, self.clock())
 
     def _status(
         self, channel_id: str
@@ -521,33 +445,3 @@ class Commands:
                 outbox.status_counts(session),
                 subs.channel_state(session, channel_id),
             )
-
-
-def _following(follows: frozenset[str]) -> str:
-    if ALL_TOPICS in follows:
-        return "This channel follows every topic."
-    if not follows:
-        return "This channel follows no topic."
-    return "This channel follows: " + ", ".join(sorted(follows)) + "."
-
-
-def _channel_summary(state: subs.ChannelState | None, now: datetime) -> str:
-    if state is None:
-        return "not set up yet (follow a topic to start)"
-    parts = [_following(state.follows).removeprefix("This channel ").rstrip(".")]
-    if state.muted_until and state.muted_until > now:
-        parts.append(f"muted until {state.muted_until:%Y-%m-%d %H:%M} UTC")
-    if state.quiet:
-        parts.append(f"quiet {state.quiet} ({state.timezone})")
-    if state.paused_reason:
-        parts.append(f"paused: {state.paused_reason}")
-    return "; ".join(parts)
-
-
-def _ago(when: datetime | None, now: datetime) -> str:
-    if when is None:
-        return "never"
-    seconds = max(0, int((now - when).total_seconds()))
-    if seconds >= 3600:
-        seconds -= seconds % 60  # "2h5m ago", not "2h5m12s ago"
-    return format_duration(timedelta(seconds=seconds)) + " ago"

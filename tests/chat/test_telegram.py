@@ -131,7 +131,7 @@ async def test_every_command_by_polling(start: Start, tg_db: Database) -> None:
         ("/help", "<code>/follow TOPIC</code> — alert this channel about TOPIC"),
         ("/skywatch", "<code>/status</code>"),
         ("/search patriot", "Patriot &lt;b&gt;batteries&lt;/b&gt; &amp; &lt;!channel&gt;"),
-        ("/search@skywatch_bot patriot", "1 newest items matching <b>patriot</b>"),
+        ("/search@skywatch_bot patriot", "The 1 newest item matching <b>patriot</b>"),
         ("/skywatch search patriot lang:en", "Patriot &lt;b&gt;"),
         ("/search", "What should I search for?"),
         ("/topics", "<code>air-defense</code> — Air defense systems"),
