@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from bot.chat.commands import Commands
 from bot.chat.feed_add import make_add_feed
-from bot.chat.slack import build_slack_app, slack_text, start_slack_http
+from bot.chat.slack import build_slack_app, slack_text, socket_mode_handler, start_slack_http
 from bot.feeds.fetch import Fetcher
 from bot.store.db import Database
 from bot.store.schema import Channel, Feed, Subscription
@@ -384,3 +384,19 @@ async def test_an_unsafe_feed_url_is_refused_clearly(
     answer = await slack.ask(f"feeds add {site.url('/feed.xml', host='127.0.0.1')}", user="UALLOW")
     assert answer.startswith("Refused: ")
     assert site.hits["/feed.xml"] == 0 and count(slack_db, Feed) == 0
+
+
+async def test_socket_mode_handler_serves_the_same_app(slack_db: Database) -> None:
+    """Socket Mode itself needs Slack's servers; offline, check the handler is wired."""
+    commands = Commands(db=slack_db, topics=TOPICS, add_feed=_never, clock=clock)
+    app = build_slack_app(commands, signing_secret=SECRET, token="xoxb-test-token")
+    handler = socket_mode_handler(app, "xapp-1-A1-test")
+    try:
+        assert handler.app is app
+        assert handler.client.app_token == "xapp-1-A1-test"
+    finally:
+        await handler.client.close()
+
+
+async def _never(url: str) -> Any:
+    raise AssertionError("nothing may be fetched")
