@@ -39,7 +39,10 @@ _FILLER = [
     "council", "school", "road", "bridge", "festival", "team", "wins", "Kyiv", "Berlin", "Tokyo",
     "Moscow", "minister", "president", "region", "morning", "week", "year", "people",
 ]  # fmt: skip
-_SYLLABLES = ["ka", "ri", "to", "mo", "na", "se", "lu", "vi", "de", "po", "ga", "zu", "he"]
+_SYLLABLES = [
+    "ka", "ri", "to", "mo", "na", "se", "lu", "vi", "de", "po",
+    "ga", "zu", "he", "bo", "ki", "ra", "ne", "su", "ta", "mi",
+]  # fmt: skip
 
 
 def labelled_items() -> list[tuple[str, str]]:
@@ -70,7 +73,8 @@ def generated_items(count: int, vocabulary: list[str], rng: random.Random) -> li
 
 
 def made_up_word(rng: random.Random) -> str:
-    return "".join(rng.choices(_SYLLABLES, k=rng.randint(2, 4)))
+    # 3-4 syllables: 168,000 words, so topics share a term now and then, as real ones do
+    return "".join(rng.choices(_SYLLABLES, k=rng.randint(3, 4)))
 
 
 def generated_topics(count: int, rng: random.Random) -> dict[str, TopicSpec]:

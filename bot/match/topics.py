@@ -160,6 +160,7 @@ class TopicMatcher:
             hits = per_topic[topic_index]
             if not _could_match(topic, hits):
                 continue
+            hits = _widen(folded.text, hits)
             match = _evaluate(topic, scan, _longest(hits), title, summary)
             if match is not None:
                 matches.append(match)
@@ -188,6 +189,18 @@ class TopicMatcher:
                     else:
                         hits.append(hit)
         return per_topic
+
+
+def _widen(text: str, hits: list[_RawHit]) -> list[_RawHit]:
+    """Widen every hit to whole words before overlaps are settled.
+
+    A compound is one unit: "Lieferstopp" is a supply hit and a halt hit of
+    the same span, so neither hides the other; and highlights cover ракетами,
+    not ракет.
+    """
+    return [
+        hit._replace(start=w[0], end=w[1]) for hit in hits for w in [_whole_word(text, *hit[:2])]
+    ]
 
 
 def _whole_word(text: str, start: int, end: int) -> tuple[int, int]:
@@ -307,7 +320,7 @@ def _evaluate(
 
 
 def _to_hit(topic: _Topic, hit: _RawHit, scan: _Scan) -> Hit:
-    start, end = scan.folded.original_span(*_whole_word(scan.folded.text, hit.start, hit.end))
+    start, end = scan.folded.original_span(hit.start, hit.end)
     field: Field = "title"
     if hit.start > scan.title_len:
         field = "summary"
