@@ -35,7 +35,7 @@ def test_labelled_examples_cover_every_language_and_topic() -> None:
     examples = [e for path in DATA.glob("*.jsonl") for e in load_labelled(path)]
     for lang in LANGS:
         mine = [e for e in examples if e["lang"] == lang]
-        assert len(mine) >= 45, lang
+        assert len(mine) >= 60, lang
         assert any(e["hard_negative"] for e in mine), lang
         assert {label for e in mine for label in e["labels"]} == set(TOPICS), lang
 
