@@ -43,7 +43,15 @@ in a word:
 - `weight:` — how much the concept adds to the score (default 1).
 
 When hits overlap, the longest wins: list `attack drone(s)` under a weapon
-concept and the "attack" inside it no longer counts as an attack.
+concept and the "attack" inside it no longer counts as an attack. A concept
+that no `all`/`any`/`not` names does nothing else, which is how to say "this
+longer phrase is something else": `other: [Patriot Act, cyber attack]`. Hits
+are compared as whole words, so a compound carries every concept it holds
+(`*lieferstopp` as a supply and `*stopp` as a halt both count in
+"US-Lieferstopp").
+
+Windows in words count the words written between the two hits; Japanese and
+Chinese have no spaces, so there `8 words` reaches the end of the sentence.
 
 **Score**: every concept of `all` and `any` that hits adds its weight times
 `title_weight` (default 2) when it hits in the title, else times
