@@ -151,6 +151,8 @@ class TopicMatcher:
         """
         if self._empty:
             return []
+        if _SEPARATOR in title:  # a stray NUL would move the field boundary
+            title = title.replace(_SEPARATOR, " ")
         folded = fold(f"{title}{_SEPARATOR}{summary}")
         scan = _Scan(folded, folded.text.index(_SEPARATOR), len(title) + 1)
         per_topic = self._scan(scan.folded.text)

@@ -263,6 +263,11 @@ def test_many_topics_share_one_scan_and_keep_config_order() -> None:
     assert matched(m, "drone show") == ["b"]
 
 
+def test_a_nul_in_the_title_does_not_move_the_field_boundary() -> None:
+    (match,) = one_concept("drone").match("a\x00b", "drone")
+    assert [(h.field, h.start) for h in match.hits] == [("summary", 0)]
+
+
 def test_no_topics_match_nothing() -> None:
     assert TopicMatcher.compile({}).match("anything") == []
 
