@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import datetime
 from types import TracebackType
@@ -159,12 +159,12 @@ class App:
     def stop(self) -> None:
         self._stopping.set()
 
-    def _guarded(self, job: Callable[[], object]) -> Callable[[], object]:
+    def _guarded(self, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
         """A job wrapper that logs failures instead of killing the scheduler's job."""
 
         async def run() -> None:
             try:
-                await job()  # type: ignore[misc]
+                await job()
             except Exception:
                 log.exception("job %s failed; it runs again at its next tick", job.__name__)
 
