@@ -135,8 +135,8 @@ def upgrade(engine: Engine) -> None:
         raise StoreError(f"cannot upgrade the database: {e}") from e
 
 
-def insert_ignoring_conflicts(session: Session, table: Any, values: dict[str, Any]) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL; the new id, or None if it existed.
+def insert_ignoring_conflicts(session: Session, table: Any, values: dict[str, Any]) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL; the new key, or None if it existed.
 
     The unique constraints, not a prior SELECT, decide "already seen": two
     writers racing on one item cannot both insert it.
@@ -150,6 +150,6 @@ def insert_ignoring_conflicts(session: Session, table: Any, values: dict[str, An
     if len(pk) == 1:
         result = session.execute(stmt.returning(pk[0]))
         row = result.first()
-        return None if row is None else int(row[0])
+        return None if row is None else row[0]
     result = session.execute(stmt)
     return 1 if result.rowcount else None  # type: ignore[attr-defined]

@@ -56,7 +56,7 @@ def insert_item(
     session: Session, feed_id: int, item: Item, *, now: datetime, alerted: bool
 ) -> int | None:
     """Insert a new item; None when `(feed_id, key)` exists already (a racing writer won)."""
-    return insert_ignoring_conflicts(
+    item_id: int | None = insert_ignoring_conflicts(
         session,
         ItemRow.__table__,
         {
@@ -72,6 +72,7 @@ def insert_item(
             "alerted": alerted,
         },
     )
+    return item_id
 
 
 def update_item(session: Session, feed_id: int, item: Item) -> None:

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.errors import StoreError
 from bot.store.channels import ALL_TOPICS
-from bot.store.schema import Base, Channel, Subscription
+from bot.store.db import insert_ignoring_conflicts
+from bot.store.schema import Channel, Subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,9 @@ def ensure_channel(
     A row without a workspace (configured in feeds.yaml) takes the first one a
     command comes from; a row of another workspace is refused.
     """
-    _insert_new(session, Channel, {"id": channel_id, "platform": platform, "workspace": workspace})
+    insert_ignoring_conflicts(
+        session, Channel.__table__, {"id": channel_id, "platform": platform, "workspace": workspace}
+    )
     stored = session.scalar(select(Channel.workspace).where(Channel.id == channel_id))
     if workspace is None or stored == workspace:
         return
@@ -111,15 +113,10 @@ def _replace(
         )
     for topic in sorted(after - before):
         # A concurrent identical follow is harmless: the primary key keeps one row.
-        _insert_new(session, Subscription, {"channel_id": channel_id, "topic": topic})
+        insert_ignoring_conflicts(
+            session, Subscription.__table__, {"channel_id": channel_id, "topic": topic}
+        )
     return FollowChange(before, after)
-
-
-def _insert_new(session: Session, model: type[Base], values: dict[str, object]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING: racing commands cannot both create one row."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
 
 def set_muted_until(session: Session, channel_id: str, until: datetime | None) -> None:
