@@ -23,6 +23,7 @@ from bot import __version__
 from bot.config import DEFAULT_CONFIG, Config, load_config
 from bot.errors import BotError, ConfigError
 from bot.logs import setup_logging
+from bot.match.backtest import backtest_command
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -454,6 +455,9 @@ async def _send_now(config: Config) -> None:
     async with App(config) as app:
         summary = await app.send()
     out.print(f"sent {summary.sent} message(s)")
+
+
+cli.add_command(backtest_command)
 
 
 # -- entry point --------------------------------------------------------------------------

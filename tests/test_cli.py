@@ -98,3 +98,15 @@ def test_python_dash_m_bot_and_console_script_agree() -> None:
     result = skywatch("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("skywatch, version ")
+
+
+def test_backtest_prints_precision_and_recall_of_the_story_groups() -> None:
+    result = skywatch("backtest", "tests/data/stories", env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert "precision" in result.stdout.lower() and "recall" in result.stdout.lower()
+
+
+def test_backtest_on_a_missing_file_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    result = skywatch("backtest", str(tmp_path / "nope.jsonl"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr

@@ -105,8 +105,9 @@ class Story(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
-    #: similarity signature of the first item (e.g. SimHash), for matching newcomers
-    signature: Mapped[str | None] = mapped_column(String(64))
+    #: MinHash of the first item (`MinHash.to_str`, 128 characters), so the story
+    #: index can be rebuilt after a restart and newcomers still join the story
+    signature: Mapped[str | None] = mapped_column(String(128))
     item_count: Mapped[int] = mapped_column(Integer, default=1)
 
 
@@ -169,6 +170,11 @@ class Channel(Base):
     paused_reason: Mapped[str | None] = mapped_column(Text)
     paused_at: Mapped[datetime | None]
     last_digest_at: Mapped[datetime | None]
+    #: "config" (listed in feeds.yaml) or "chat" (first seen through a chat command)
+    origin: Mapped[str] = mapped_column(String(16), default="config", server_default="config")
+    #: the `follows` feeds.yaml gave at the last sync; a restart re-applies the file's
+    #: list only when it changed, so a chat `follow`/`unfollow` survives restarts
+    config_follows: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Subscription(Base):
