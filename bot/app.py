@@ -3,6 +3,11 @@
 app = App(config)
 async with app:              # database upgraded, feeds/channels synced, clients open
     await app.run_forever()  # or: await app.run_once()
+
+`run_forever` runs the scheduler (poll, send, digest jobs) and serves the chat
+commands the environment enables (bot.chat.serve); `run_once` polls, queues
+due digests and delivers, without chat. SIGINT and SIGTERM stop the chat
+front-ends first (so no command runs on closed clients), then the scheduler.
 """
 
 from __future__ import annotations
@@ -18,12 +23,17 @@ from datetime import datetime
 from types import TracebackType
 from typing import TextIO
 
+from bot.chat.commands import Commands
+from bot.chat.digest_now import make_digest_now
+from bot.chat.feed_add import make_add_feed
+from bot.chat.serve import chat_plan, start_chat
 from bot.config import Config
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse_pool import ParserPool
 from bot.match.topics import TopicMatcher
 from bot.notify.base import Notifier
 from bot.notify.console import ConsoleNotifier
+from bot.notify.digest import enqueue_due_digests
 from bot.notify.sender import SendSummary, drain_outbox
 from bot.scheduler import build_scheduler
 from bot.store import channels as channel_store
@@ -54,6 +64,7 @@ class App:
         self._stack = AsyncExitStack()
         self._stopping = asyncio.Event()
         self.pipeline: Pipeline | None = None
+        self.commands: Commands | None = None
 
     async def __aenter__(self) -> App:
         await asyncio.to_thread(self._prepare_store)
@@ -63,6 +74,14 @@ class App:
             self.db, fetcher, parser, self.matcher, self.config.settings, clock=self.clock
         )
         self.notifiers = await self._open_notifiers()
+        self.commands = Commands(
+            self.db,
+            self.config.file.topics,
+            add_feed=make_add_feed(self.db, fetcher, self.clock),
+            digest_now=make_digest_now(self.db, self.clock),
+            clock=self.clock,
+            configured_channels=frozenset(c.id for c in self.config.channels()),
+        )
         return self
 
     async def __aexit__(
@@ -125,24 +144,41 @@ class App:
         """Deliver what is due in the outbox."""
         return await drain_outbox(self.db, self.notifiers, now=self.clock)
 
+    async def digest(self) -> list[str]:
+        """Queue the digests that are due; one per channel and period, also across restarts."""
+        queued = await asyncio.to_thread(self._enqueue_digests)
+        if queued:
+            log.info("digest queued for %s", ", ".join(queued))
+        return queued
+
+    def _enqueue_digests(self) -> list[str]:
+        with self.db.write() as session:
+            return enqueue_due_digests(session, self.clock())
+
     async def run_once(self) -> tuple[PollSummary, SendSummary]:
-        """Poll every feed now (whatever its schedule), then deliver; for `run --once`."""
+        """Poll every feed now (whatever its schedule), queue due digests, deliver; `run --once`."""
         with self.db.write() as session:
             feed_store.make_all_due(session, self.clock())
         summary = await self.poll()
+        await self.digest()
         return summary, await self.send()
 
     async def run_forever(self) -> None:
-        """Run the scheduler until SIGINT or SIGTERM, then stop cleanly."""
-        scheduler = build_scheduler(
-            poll=self._guarded(self.poll),
-            send=self._guarded(self.send),
-            send_every=self.config.settings.send_interval,
-        )
+        """Run the scheduler and the chat commands until SIGINT or SIGTERM, then stop cleanly.
+
+        The digest job's first run is at start-up: a digest missed while the bot
+        was down goes out once, now.
+        """
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self._stopping.set)
+        scheduler = build_scheduler(
+            poll=self._guarded(self.poll),
+            send=self._guarded(self.send),
+            send_every=self.config.settings.send_interval,
+            digest=self._guarded(self.digest),
+        )
         scheduler.start()
         log.info(
             "skywatch running: %d feeds, %d topics, channels: %s",
@@ -151,10 +187,32 @@ class App:
             ", ".join(c.id for c in self.config.channels()),
         )
         try:
-            await self._stopping.wait()
+            async with AsyncExitStack() as chat:
+                await self._until_stopped(self._start_chat(chat))
+                await self._stopping.wait()
+                log.info("stopping")
         finally:
-            log.info("stopping")
             scheduler.shutdown(wait=False)
+
+    async def _start_chat(self, stack: AsyncExitStack) -> list[str]:
+        """Start the chat front-ends the environment enables; a failing one stays off."""
+        assert self.commands is not None, "use `async with App(...)`"
+        plan = chat_plan(self.config.settings, self.config.secrets)
+        return await start_chat(stack, plan, self.commands, self.config)
+
+    async def _until_stopped(self, work: Awaitable[object]) -> None:
+        """Await `work`, or cancel it when a stop is asked for first (a slow start must not
+        hold up Ctrl-C)."""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def stop(self) -> None:
         self._stopping.set()

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -187,6 +188,14 @@ class Settings(_Strict):
     #: how often the outbox sender looks for due deliveries
     send_interval: Duration = timedelta(seconds=5)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: serve chat commands in `skywatch run` where tokens allow; false: alerts only
+    chat_commands: bool = True
+    #: where Slack slash commands arrive over HTTP (SLACK_SIGNING_SECRET set, no SLACK_APP_TOKEN)
+    slack_host: str = "0.0.0.0"
+    slack_port: int = Field(default=3000, ge=1, le=65535)
+    #: where Telegram's webhook posts arrive (TELEGRAM_WEBHOOK_URL set), e.g. behind a TLS proxy
+    telegram_webhook_host: str = "0.0.0.0"
+    telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
 
     @model_validator(mode="after")
     def _check_bounds(self) -> Settings:
@@ -253,6 +262,7 @@ class Secrets(BaseModel):
             return None
 
         admins = get("SKYWATCH_ADMIN_USERS") or ""
+        _check_webhook(get("TELEGRAM_WEBHOOK_URL"), get("TELEGRAM_WEBHOOK_SECRET"))
         return cls.model_validate(
             dict(
                 database_url=get("DATABASE_URL"),
@@ -267,6 +277,38 @@ class Secrets(BaseModel):
                 admin_users=tuple(a.strip() for a in admins.split(",") if a.strip()),
                 data_dir=get("SKYWATCH_DATA_DIR"),
             )
+        )
+
+
+#: the ports Telegram delivers webhooks to (https://core.telegram.org/bots/api#setwebhook)
+TELEGRAM_WEBHOOK_PORTS = (443, 80, 88, 8443)
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+def _check_webhook(url: str | None, secret: str | None) -> None:
+    """A Telegram webhook needs an https URL on a port Telegram posts to, and a secret token."""
+    if url is None:
+        return
+    parsed = urlsplit(url.strip())
+    if parsed.scheme != "https" or not parsed.hostname:
+        raise ConfigError(
+            f"TELEGRAM_WEBHOOK_URL: {url!r} is not an https URL; Telegram posts to https only"
+        )
+    try:
+        port = parsed.port or 443
+    except ValueError:
+        port = -1
+    if port not in TELEGRAM_WEBHOOK_PORTS:
+        ports = ", ".join(map(str, TELEGRAM_WEBHOOK_PORTS))
+        raise ConfigError(f"TELEGRAM_WEBHOOK_URL: Telegram posts only to ports {ports}")
+    if secret is None:
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_SECRET: is required with TELEGRAM_WEBHOOK_URL "
+            "(without it anyone could post forged updates)"
+        )
+    if not _WEBHOOK_SECRET.match(secret):
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_SECRET: use 1-256 letters, digits, _ or - (Telegram's rule)"
         )
 
 

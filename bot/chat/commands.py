@@ -138,7 +138,7 @@ class Commands:
     add_feed: Callable[[str], Awaitable[FeedAddResult]]
     digest_now: Callable[[str], Awaitable[Reply]] | None = None
     clock: Callable[[], datetime] = utcnow
-    #: channels whose topics feeds.yaml sets: a chat change lasts until the next restart
+    #: channels feeds.yaml lists: a chat change lasts until their `follows` there is edited
     configured_channels: frozenset[str] = field(default_factory=frozenset)
 
     async def handle(self, ctx: CommandContext, text: str) -> Reply:
@@ -306,7 +306,10 @@ class Commands:
     def _changed(self, ctx: CommandContext, text: str) -> Reply:
         lines = [text]
         if ctx.channel_id in self.configured_channels:
-            lines.append("feeds.yaml sets this channel's topics; edit it to keep the change.")
+            lines.append(
+                "feeds.yaml sets this channel's topics too: this change stays until "
+                "its follows there are edited."
+            )
         return Reply.text(*lines, ephemeral=False)
 
     # -- why ----------------------------------------------------------------------------

@@ -1,7 +1,19 @@
 """Channels and their subscriptions in the store.
 
-The configured channels (feeds.yaml) are synced in at start-up; the runtime
-state the bot learns on its own is kept across restarts and config edits:
+Channels come from two places, told apart by `Channel.origin`:
+
+* `config`: listed in feeds.yaml, synced in at start-up (`sync_channels`).
+  The file's `follows` is applied to the subscriptions only when it differs
+  from the one applied last time (`Channel.config_follows`): on the first
+  sync, or after the file was edited. So a chat `follow`/`unfollow` survives
+  restarts, and editing the file still wins. Settings such as the mode, time
+  zone, digest time and admin role come from the file at every sync. A channel
+  removed from the file keeps its subscriptions and loses only the admin role.
+* `chat`: first seen through a chat command (bot.store.subscriptions); sync
+  never touches its subscriptions.
+
+The runtime state the bot learns on its own is kept across restarts and
+config edits:
 
 * `paused_reason`/`paused_at`: a permanent delivery failure (channel gone, bot
   removed). Nothing is delivered to a paused channel and nothing is dropped:
@@ -26,16 +38,18 @@ from bot.store.schema import Channel, Digest, OutboxRow, Subscription
 
 #: the subscription topic that follows every topic (`follows: []` in feeds.yaml)
 ALL_TOPICS = "*"
+#: `Channel.origin`: listed in feeds.yaml, or first seen through a chat command
+ORIGIN_CONFIG = "config"
+ORIGIN_CHAT = "chat"
 
 
 def sync_channels(session: Session, channels: Sequence[ChannelSpec], now: datetime) -> None:
-    """Upsert the configured channels and make their subscriptions match `follows`.
+    """Upsert the configured channels; apply each one's `follows` when the file changed it.
 
-    feeds.yaml wins for the channels it lists (a chat `follow` there lasts until
-    the next restart). Channels it does not list, e.g. ones that chat commands
-    created, keep their subscriptions; only the admin role, which comes from the
-    file alone, is taken from them. (Telling a channel *removed* from the file
-    apart from a chat-made one needs an origin column; see the report of issue 5.)
+    A channel listed in the file becomes (or stays) a `config` channel, also
+    one first made from chat. Channels the file does not list keep their
+    subscriptions; only the admin role, which comes from the file alone, is
+    taken from them, and a re-listed one gets the file's `follows` again.
     """
     stored = {c.id: c for c in session.scalars(select(Channel))}
     wanted = {spec.id for spec in channels}
@@ -46,11 +60,18 @@ def sync_channels(session: Session, channels: Sequence[ChannelSpec], now: dateti
             session.add(row)
         row.platform, row.mode, row.timezone = spec.platform, spec.mode, spec.timezone
         row.digest_at, row.quiet, row.is_admin = spec.digest_at, spec.quiet, spec.admin
-        session.flush()
-        _set_subscriptions(session, spec.id, spec.follows or [ALL_TOPICS])
+        row.origin = ORIGIN_CONFIG
+        follows = sorted(set(spec.follows))
+        if row.config_follows is None or sorted(row.config_follows) != follows:
+            # First sync, or feeds.yaml was edited: the file wins over chat changes.
+            session.flush()
+            _set_subscriptions(session, spec.id, follows or [ALL_TOPICS])
+            row.config_follows = follows
     for channel_id, row in stored.items():
         if channel_id not in wanted:
             row.is_admin = False
+            if row.origin == ORIGIN_CONFIG:
+                row.config_follows = None
 
 
 def _set_subscriptions(session: Session, channel_id: str, topics: Iterable[str]) -> None:

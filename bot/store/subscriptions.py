@@ -2,7 +2,8 @@
 
 Chat commands change these at run time. A channel the bot first hears of in a
 command (a Slack channel it was invited to, a Telegram group) gets a row with
-default settings on its first change, scoped to its workspace.
+default settings on its first change, scoped to its workspace, with origin
+`chat` (bot.store.channels: a restart never resets its subscriptions).
 
 Subscriptions and `*` (every topic, `ALL_TOPICS`):
 
@@ -25,7 +26,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from bot.errors import StoreError
-from bot.store.channels import ALL_TOPICS
+from bot.store.channels import ALL_TOPICS, ORIGIN_CHAT
 from bot.store.db import insert_ignoring_conflicts
 from bot.store.schema import Channel, Subscription
 
@@ -63,9 +64,9 @@ def ensure_channel(
     A row without a workspace (configured in feeds.yaml) takes the first one a
     command comes from; a row of another workspace is refused.
     """
-    insert_ignoring_conflicts(
-        session, Channel.__table__, {"id": channel_id, "platform": platform, "workspace": workspace}
-    )
+    # A new row is a chat channel: sync_channels leaves its subscriptions alone.
+    row = {"id": channel_id, "platform": platform, "workspace": workspace, "origin": ORIGIN_CHAT}
+    insert_ignoring_conflicts(session, Channel.__table__, row)
     stored = session.scalar(select(Channel.workspace).where(Channel.id == channel_id))
     if workspace is None or stored == workspace:
         return
