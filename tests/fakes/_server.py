@@ -1,7 +1,13 @@
-"""What both fake chat APIs share: start/stop on loopback, fault queues, a message log.
+"""What both fake chat APIs share: start/stop on loopback, the request flow,
+fault queues, and a log of accepted messages.
 
-Faults common to both platforms (each platform adds its own error replies):
+A platform subclass names its posting method and channel parameter, builds a
+message record (`new_message`), answers its own API methods (`api_<name>`) and
+its own error faults (`platform_fault`). Faults common to both platforms:
 
+* `slow`: answer normally, but `seconds` later (default 1); with `after_accept`
+  the message is recorded first, so a client killed while it waits has been
+  delivered without knowing it (the crash test's duplicate window);
 * `hang`: never answer (until the server closes), to exercise client timeouts;
 * `reset`: drop the connection before accepting the message;
 * `reset_after_accept`: record the message as delivered, then drop the
@@ -17,11 +23,16 @@ import json
 import os
 import tempfile
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
+
+#: an `api_<method>` handler: request parameters in, a response or a JSON body out
+Handler = Callable[[dict[str, Any]], Awaitable[web.StreamResponse | dict[str, Any]]]
+S = TypeVar("S", bound="FakeServer")
 
 
 @dataclass
@@ -36,6 +47,11 @@ class Fault:
 class FakeServer:
     """An aiohttp app on 127.0.0.1 with fault injection and a record of accepted messages."""
 
+    #: the API method that posts a message (what `reset_after_accept` records)
+    send_method = ""
+    #: the request parameter naming the channel/chat, which `inject(channel=…)` filters on
+    channel_param = ""
+
     def __init__(self, *, log_path: str | Path | None = None) -> None:
         #: every accepted message, in order
         self.messages: list[dict[str, Any]] = []
@@ -48,7 +64,67 @@ class FakeServer:
         self._runner: web.AppRunner | None = None
         self.app = web.Application()
         self.app.router.add_post("/_fake/inject", self._inject_handler)
+        self.app.router.add_post("/_fake/clear", self._clear_handler)
         self.app.router.add_get("/_fake/messages", self._messages_handler)
+
+    # -- what a platform provides ---------------------------------------------------------
+
+    def new_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The record of a message posted with `params` (with a fresh platform id)."""
+        raise NotImplementedError
+
+    def refuse(self, request: web.Request) -> web.StreamResponse | None:
+        """An answer for a request that must not go further (bad credentials), or None."""
+        return None
+
+    def unknown_method(self, method: str) -> web.StreamResponse:
+        raise NotImplementedError
+
+    def platform_fault(self, fault: Fault) -> web.StreamResponse:
+        """The platform's error answer for a fault that is not one of the common ones."""
+        raise NotImplementedError
+
+    # -- the request flow -------------------------------------------------------------------
+
+    async def dispatch(
+        self, request: web.Request, method: str, handler_name: str
+    ) -> web.StreamResponse:
+        """Record the call, apply the next fault for it, or let `api_<handler_name>` answer."""
+        params = await read_params(request)
+        self.calls.append((method, params))
+        if (refused := self.refuse(request)) is not None:
+            return refused
+        handler: Handler | None = getattr(self, "api_" + handler_name, None)
+        if handler is None:
+            return self.unknown_method(method)
+        fault = self.next_fault(method, params.get(self.channel_param))
+        if fault is None:
+            return _response(await handler(params))
+        if fault.kind == "slow":
+            return await self._slow(handler, params, fault)
+        if fault.kind == "hang":
+            await self._closing.wait()
+            return web.Response(status=503)
+        if fault.kind in ("reset", "reset_after_accept"):
+            if fault.kind == "reset_after_accept" and method == self.send_method:
+                self.accept(self.new_message(params))
+            assert request.transport is not None
+            request.transport.abort()
+            raise asyncio.CancelledError  # the connection is gone; answer nothing
+        return self.platform_fault(fault)
+
+    async def _slow(
+        self, handler: Handler, params: dict[str, Any], fault: Fault
+    ) -> web.StreamResponse:
+        seconds = float(fault.options.get("seconds", 1))
+        if fault.options.get("after_accept"):
+            answer = await handler(params)
+            await asyncio.sleep(seconds)
+            return _response(answer)
+        await asyncio.sleep(seconds)
+        return _response(await handler(params))
+
+    # -- faults and the message log -----------------------------------------------------------
 
     @property
     def base(self) -> str:
@@ -59,9 +135,13 @@ class FakeServer:
 
         With `channel=<id>` (Slack channel / Telegram chat id) only calls for that
         channel fail; with `skip=n` the first n matching calls succeed first. Other
-        options are fault-specific (retry_after, migrate_to).
+        options are fault-specific (retry_after, migrate_to, seconds, after_accept).
         """
         self._faults[method].append(Fault(fault, times, options))
+
+    def clear_faults(self) -> None:
+        """Forget every fault still queued."""
+        self._faults.clear()
 
     def next_fault(self, method: str, channel: object = None) -> Fault | None:
         queue = self._faults.get(method)
@@ -87,20 +167,7 @@ class FakeServer:
                 json.dump(self.messages, f, ensure_ascii=False, indent=1)
             os.replace(tmp, self.log_path)
 
-    async def common_fault(
-        self, request: web.Request, fault: Fault, accept: Any
-    ) -> web.StreamResponse | None:
-        """Handle hang/reset faults; None when the fault is platform-specific."""
-        if fault.kind == "hang":
-            await self._closing.wait()
-            return web.Response(status=503)
-        if fault.kind in ("reset", "reset_after_accept"):
-            if fault.kind == "reset_after_accept":
-                accept()
-            assert request.transport is not None
-            request.transport.abort()
-            raise asyncio.CancelledError  # the connection is gone; answer nothing
-        return None
+    # -- life cycle -------------------------------------------------------------------------
 
     async def start(self, port: int = 0) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1)
@@ -116,14 +183,29 @@ class FakeServer:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    async def __aenter__(self: S) -> S:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def _inject_handler(self, request: web.Request) -> web.Response:
         body = await request.json()
         options = {k: v for k, v in body.items() if k not in ("method", "fault", "times")}
         self.inject(body["method"], body["fault"], int(body.get("times", 1)), **options)
         return web.json_response({"ok": True})
 
+    async def _clear_handler(self, request: web.Request) -> web.Response:
+        self.clear_faults()
+        return web.json_response({"ok": True})
+
     async def _messages_handler(self, request: web.Request) -> web.Response:
         return web.json_response(self.messages)
+
+
+def _response(answer: web.StreamResponse | dict[str, Any]) -> web.StreamResponse:
+    return answer if isinstance(answer, web.StreamResponse) else web.json_response(answer)
 
 
 async def read_params(request: web.Request) -> dict[str, Any]:
@@ -135,6 +217,16 @@ async def read_params(request: web.Request) -> dict[str, Any]:
         form = await request.post()
         params.update({k: v for k, v in form.items() if isinstance(v, str)})
     return params
+
+
+def json_field(value: Any) -> Any:
+    """A parameter that clients send JSON-encoded inside a form (blocks, metadata)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def serve_main(make: Any, description: str, argv: list[str] | None = None) -> None:

@@ -6,14 +6,13 @@ Faults for `.inject(method, fault, times=1, **options)`:
 
 * `ratelimited`: HTTP 429 with `Retry-After: <retry_after>` (default 3);
 * `server_error`: HTTP 500 with an HTML body;
-* `hang`, `reset`, `reset_after_accept`: see tests/fakes/_server.py;
+* `slow`, `hang`, `reset`, `reset_after_accept`: see tests/fakes/_server.py;
 * anything else, e.g. `channel_not_found`, `not_in_channel`, `is_archived`,
   `msg_too_long`: HTTP 200 `{"ok": false, "error": <fault>}`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.fakes._server import FakeServer, read_params, serve_main
+from tests.fakes._server import FakeServer, Fault, json_field, serve_main
 
 
 class FakeSlackAPI(FakeServer):
     """Records accepted messages as dicts: channel, text, blocks, thread_ts, metadata, ts."""
+
+    send_method = "chat.postMessage"
+    channel_param = "channel"
 
     def __init__(self, *, log_path: str | Path | None = None) -> None:
         super().__init__(log_path=log_path)
@@ -44,48 +46,45 @@ class FakeSlackAPI(FakeServer):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
-        params = await read_params(request)
-        self.calls.append((method, params))
+        return await self.dispatch(request, method, method.replace(".", "_"))
+
+    def refuse(self, request: web.Request) -> web.StreamResponse | None:
         if not request.headers.get("Authorization", "").startswith("Bearer "):
             return web.json_response({"ok": False, "error": "not_authed"})
-        handler = getattr(self, "api_" + method.replace(".", "_"), None)
-        if handler is None:
-            return web.json_response({"ok": False, "error": "unknown_method"})
-        if (fault := self.next_fault(method, params.get("channel"))) is not None:
-            message = self._message(params) if method == "chat.postMessage" else {}
-            answer = await self.common_fault(request, fault, lambda: self.accept(message))
-            if answer is not None:
-                return answer
-            if fault.kind == "ratelimited":
-                retry_after = str(fault.options.get("retry_after", 3))
-                return web.json_response(
-                    {"ok": False, "error": "ratelimited"},
-                    status=429,
-                    headers={"Retry-After": retry_after},
-                )
-            if fault.kind == "server_error":
-                return web.Response(status=500, text="<html>Internal Server Error</html>")
-            return web.json_response({"ok": False, "error": fault.kind})
-        return web.json_response(await handler(params))
+        return None
 
-    def _message(self, params: dict[str, Any]) -> dict[str, Any]:
+    def unknown_method(self, method: str) -> web.StreamResponse:
+        return web.json_response({"ok": False, "error": "unknown_method"})
+
+    def platform_fault(self, fault: Fault) -> web.StreamResponse:
+        if fault.kind == "ratelimited":
+            retry_after = str(fault.options.get("retry_after", 3))
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": retry_after},
+            )
+        if fault.kind == "server_error":
+            return web.Response(status=500, text="<html>Internal Server Error</html>")
+        return web.json_response({"ok": False, "error": fault.kind})
+
+    def new_message(self, params: dict[str, Any]) -> dict[str, Any]:
         self._ts += 1
-        message = {
+        return {
             "channel": params.get("channel"),
             "text": params.get("text"),
-            "blocks": _json(params.get("blocks")),
+            "blocks": json_field(params.get("blocks")),
             "thread_ts": params.get("thread_ts"),
-            "metadata": _json(params.get("metadata")),
+            "metadata": json_field(params.get("metadata")),
             "unfurl_links": params.get("unfurl_links"),
             "unfurl_media": params.get("unfurl_media"),
             "ts": f"{self._ts}.000100",
         }
-        return message
 
     async def api_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("channel"):
             return {"ok": False, "error": "channel_not_found"}
-        message = self._message(params)
+        message = self.new_message(params)
         self.accept(message)
         return {
             "ok": True,
@@ -142,15 +141,6 @@ class FakeSlackAPI(FakeServer):
         return {"ok": True, "user": {**info, **self.users.get(user, {})}}
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _as_history(message: dict[str, Any]) -> dict[str, Any]:
     out = {"type": "message", "text": message["text"], "ts": message["ts"]}
     if message["thread_ts"]:
@@ -163,12 +153,8 @@ def _as_history(message: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 async def slack_api() -> AsyncIterator[FakeSlackAPI]:
     """A running fake Slack Web API on 127.0.0.1."""
-    server = FakeSlackAPI()
-    await server.start()
-    try:
+    async with FakeSlackAPI() as server:
         yield server
-    finally:
-        await server.close()
 
 
 if __name__ == "__main__":

@@ -11,14 +11,13 @@ API does (`{"ok": false, "error_code", "description", "parameters"}`):
 * `chat_not_found`: 400 "Bad Request: chat not found";
 * `migrate`: 400 with `parameters.migrate_to_chat_id` (option migrate_to);
 * `server_error`: 500;
-* `hang`, `reset`, `reset_after_accept`: see tests/fakes/_server.py.
+* `slow`, `hang`, `reset`, `reset_after_accept`: see tests/fakes/_server.py.
 
 Chats listed in `.migrated` ({old id: new id}) always answer with the migration error.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.fakes._server import FakeServer, read_params, serve_main
+from tests.fakes._server import FakeServer, Fault, json_field, serve_main
 
 _ERRORS: dict[str, tuple[int, str]] = {
     "parse_entities": (
@@ -42,6 +41,9 @@ _ERRORS: dict[str, tuple[int, str]] = {
 
 class FakeTelegramAPI(FakeServer):
     """Records accepted messages as dicts: chat_id, text, parse_mode, message_thread_id, …"""
+
+    send_method = "sendMessage"
+    channel_param = "chat_id"
 
     def __init__(self, *, log_path: str | Path | None = None, token: str | None = None) -> None:
         super().__init__(log_path=log_path)
@@ -64,32 +66,28 @@ class FakeTelegramAPI(FakeServer):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
-        params = await read_params(request)
-        self.calls.append((method, params))
+        return await self.dispatch(request, method, method)
+
+    def refuse(self, request: web.Request) -> web.StreamResponse | None:
         if self.token is not None and request.match_info["token"] != self.token:
             return _error(401, "Unauthorized")
-        handler = getattr(self, "api_" + method, None)
-        if handler is None:
-            return _error(404, "Not Found: method not found")
-        if (fault := self.next_fault(method, params.get("chat_id"))) is not None:
-            message = self._message(params) if method == "sendMessage" else {}
-            answer = await self.common_fault(request, fault, lambda: self.accept(message))
-            if answer is not None:
-                return answer
-            if fault.kind == "retry_after":
-                seconds = int(fault.options.get("retry_after", 3))
-                return _error(
-                    429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds}
-                )
-            if fault.kind == "migrate":
-                new_id = int(fault.options.get("migrate_to", -1001234567890))
-                return _migrated(new_id)
-            status, description = _ERRORS[fault.kind]
-            return _error(status, description)
-        response: web.StreamResponse = await handler(params)
-        return response
+        return None
 
-    def _message(self, params: dict[str, Any]) -> dict[str, Any]:
+    def unknown_method(self, method: str) -> web.StreamResponse:
+        return _error(404, "Not Found: method not found")
+
+    def platform_fault(self, fault: Fault) -> web.StreamResponse:
+        if fault.kind == "retry_after":
+            seconds = int(fault.options.get("retry_after", 3))
+            return _error(
+                429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds}
+            )
+        if fault.kind == "migrate":
+            return _migrated(int(fault.options.get("migrate_to", -1001234567890)))
+        status, description = _ERRORS[fault.kind]
+        return _error(status, description)
+
+    def new_message(self, params: dict[str, Any]) -> dict[str, Any]:
         self._message_id += 1
         return {
             "message_id": self._message_id,
@@ -97,8 +95,8 @@ class FakeTelegramAPI(FakeServer):
             "text": params.get("text"),
             "parse_mode": params.get("parse_mode"),
             "message_thread_id": params.get("message_thread_id"),
-            "reply_parameters": _json(params.get("reply_parameters")),
-            "link_preview_options": _json(params.get("link_preview_options")),
+            "reply_parameters": json_field(params.get("reply_parameters")),
+            "link_preview_options": json_field(params.get("link_preview_options")),
         }
 
     async def api_sendMessage(self, params: dict[str, Any]) -> web.Response:
@@ -107,7 +105,7 @@ class FakeTelegramAPI(FakeServer):
             return _migrated(self.migrated[chat_id])
         if not params.get("text"):
             return _error(400, "Bad Request: message text is empty")
-        message = self._message(params)
+        message = self.new_message(params)
         self.accept(message)
         chat = int(chat_id) if chat_id.lstrip("-").isdigit() else -1000000000001
         return _ok(
@@ -170,24 +168,11 @@ def _migrated(new_id: int) -> web.Response:
     )
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 @pytest.fixture
 async def telegram_api() -> AsyncIterator[FakeTelegramAPI]:
     """A running fake Telegram Bot API on 127.0.0.1."""
-    server = FakeTelegramAPI()
-    await server.start()
-    try:
+    async with FakeTelegramAPI() as server:
         yield server
-    finally:
-        await server.close()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -16,6 +17,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from telegram import Bot
 
 from tests.conftest import REPO
+from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.telegram_api import FakeTelegramAPI
 
 
 @pytest.fixture
@@ -71,3 +74,36 @@ async def test_standalone_telegram_logs_messages(run_fake: object) -> None:
         "<b>hi</b>",
         sent.message_id,
     )
+
+
+@pytest.mark.parametrize("after_accept", [True, False], ids=["after accept", "before accept"])
+async def test_slow_fault_answers_late_and_records_when_asked(
+    slack_api: FakeSlackAPI, after_accept: bool
+) -> None:
+    slack_api.inject("chat.postMessage", "slow", seconds=0.5, after_accept=after_accept)
+    client = AsyncWebClient(token="xoxb-e2e", base_url=slack_api.url, retry_handlers=[])
+    post = asyncio.create_task(client.chat_postMessage(channel="C9", text="late"))
+    while not slack_api.calls:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    assert not post.done()  # still waiting for the answer
+    assert len(slack_api.messages) == (1 if after_accept else 0)
+    response = await post
+    assert response["ts"] == slack_api.messages[0]["ts"]
+    assert len(slack_api.messages) == 1
+
+
+async def test_faults_are_injected_and_cleared_over_http(
+    telegram_api: FakeTelegramAPI,
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        inject = {"method": "sendMessage", "fault": "slow", "seconds": 0.3, "times": 5}
+        async with http.post(f"{telegram_api.base}/_fake/inject", json=inject) as response:
+            assert response.status == 200
+        async with Bot("42:e2e-token", base_url=telegram_api.url) as bot:
+            await bot.send_message(chat_id=-100, text="one")
+            async with http.post(f"{telegram_api.base}/_fake/clear") as response:
+                assert response.status == 200
+            assert telegram_api.next_fault("sendMessage", -100) is None
+            await bot.send_message(chat_id=-100, text="two")
+    assert [m["text"] for m in telegram_api.messages] == ["one", "two"]
