@@ -9,6 +9,8 @@
 Bodies are generated once per version and kept as bytes, so the farm costs
 little next to the client being measured. The text is generated from word lists
 written for this file; items are about 1 KB, feeds about 30 KB, as on real sites.
+About one item in twenty (ON_TOPIC) is about the watched topics, so matching and
+alerting cost what they cost on real news, where most items match nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +26,25 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 
 ITEMS = 30
-WORDS = [
+#: share of items about the watched topics (feeds.yaml): most news is about other things
+ON_TOPIC = 0.05
+#: general news vocabulary, for the items no topic is about
+_GENERAL_TEXT = """
+the a of to in and for on with at by from as after over about into their its new said
+year week month today yesterday council mayor school teachers parents students hospital
+doctors patients health study research university scientists data survey results team
+season match players coach league club fans goals win loss final championship music
+festival film cinema artists concert album theatre museum exhibition book author library
+weather rain snow storm flood heat forecast traffic road bridge bus train station airport
+flights delays company shares profits earnings bank interest rates inflation jobs workers
+union strike wages housing rents property prices shops sales consumers farmers harvest
+food restaurant police court judge trial case lawyers fire crews residents neighbourhood
+park garden river lake beach tourism hotels visitors technology software phone app users
+internet data privacy election voters campaign candidates party leader poll debate
+"""
+GENERAL = _GENERAL_TEXT.split()
+#: the watched topics' vocabulary, for the on-topic items
+TOPICAL = [
     "air",
     "defence",
     "battery",
@@ -86,14 +106,16 @@ WORDS = [
 BASE_TIME = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
 
-def _sentence(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize()
+def _sentence(rng: random.Random, words: int, vocabulary: list[str]) -> str:
+    return " ".join(rng.choice(vocabulary) for _ in range(words)).capitalize()
 
 
 def _item(feed: int, n: int) -> str:
     rng = random.Random(feed * 100_003 + n)
-    title = escape(_sentence(rng, rng.randint(7, 12)))
-    summary = escape(". ".join(_sentence(rng, rng.randint(12, 20)) for _ in range(5)) + ".")
+    # On-topic items mix the topics' words into ordinary prose, as real reports do.
+    words = GENERAL + TOPICAL if rng.random() < ON_TOPIC else GENERAL
+    title = escape(_sentence(rng, rng.randint(7, 12), words))
+    summary = escape(". ".join(_sentence(rng, rng.randint(12, 20), words) for _ in range(5)) + ".")
     published = format_datetime(BASE_TIME + timedelta(minutes=n * 7 + feed % 60))
     link = f"https://news{feed % 97}.example/{feed}/story-{n}"
     return (
