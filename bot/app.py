@@ -193,6 +193,9 @@ class App:
                 log.info("stopping")
         finally:
             scheduler.shutdown(wait=False)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError):
+                    loop.remove_signal_handler(sig)
 
     async def _start_chat(self, stack: AsyncExitStack) -> list[str]:
         """Start the chat front-ends the environment enables; a failing one stays off."""

@@ -128,7 +128,11 @@ async def _start_slack(
         admin_users=secrets.admin_users,
     )
     if mode == "socket":
-        handler = socket_mode_handler(app, _value(secrets.slack_app_token))
+        app_token = _value(secrets.slack_app_token)
+        # The Socket Mode client retries a refused app token forever, a traceback each
+        # time: ask once first, so a bad token is one clear error.
+        await app.client.apps_connections_open(app_token=app_token)
+        handler = socket_mode_handler(app, app_token)
         try:
             await handler.connect_async()
         except BaseException:
