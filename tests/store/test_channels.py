@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.config import ChannelSpec
 from bot.store import channels as channel_store
 from bot.store import outbox
+from bot.store import subscriptions as subs
 from bot.store.db import Database
 from bot.store.schema import Channel, OutboxRow, Subscription
 
@@ -151,3 +152,109 @@ def test_rename_merges_into_an_existing_channel(database: Database) -> None:
         assert s.get(Channel, "telegram:-123") is None
         assert set(s.scalars(select(OutboxRow.channel_id))) == {"telegram:-100123"}
         assert len(s.scalars(select(OutboxRow)).all()) == 2
+
+
+# -- chat changes and feeds.yaml across restarts -------------------------------------------
+
+
+def sync(db: Database, *specs: ChannelSpec) -> None:
+    """What a start-up does."""
+    with db.write() as s:
+        channel_store.sync_channels(s, list(specs), NOW)
+
+
+def chat_follow(db: Database, channel_id: str, topic: str, *, follow: bool = True) -> None:
+    """What a chat `follow`/`unfollow` does."""
+    with db.write() as s:
+        subs.ensure_channel(s, channel_id, platform=channel_id.split(":")[0], workspace="T1")
+        if follow:
+            subs.follow(s, channel_id, topic)
+        else:
+            subs.unfollow(s, channel_id, topic, ("war", "energy", "ai"))
+
+
+def origin(db: Database, channel_id: str) -> str:
+    with db.read() as s:
+        row = s.get(Channel, channel_id)
+        assert row is not None
+        return row.origin
+
+
+def test_a_chat_follow_on_a_configured_channel_survives_a_restart(database: Database) -> None:
+    sync(database, spec("slack:C1", "war"), spec("console"))
+    chat_follow(database, "slack:C1", "energy")
+    chat_follow(database, "console", "war", follow=False)  # `*` becomes the other topics
+    sync(database, spec("slack:C1", "war"), spec("console"))  # restart, file unchanged
+    assert subscriptions(database, "slack:C1") == {"war", "energy"}
+    assert subscriptions(database, "console") == {"energy", "ai"}
+    assert origin(database, "slack:C1") == "config"
+
+
+def test_editing_a_channels_follows_in_the_file_wins_over_chat_changes(
+    database: Database,
+) -> None:
+    sync(database, spec("slack:C1", "war", "energy"))
+    chat_follow(database, "slack:C1", "ai")
+    sync(database, spec("slack:C1", "energy", "war"))  # same list, other order: unchanged
+    assert subscriptions(database, "slack:C1") == {"war", "energy", "ai"}
+    sync(database, spec("slack:C1", "energy"))  # edited
+    assert subscriptions(database, "slack:C1") == {"energy"}
+    sync(database, spec("slack:C1"))  # edited to every topic
+    assert subscriptions(database, "slack:C1") == {"*"}
+    chat_follow(database, "slack:C1", "war")
+    sync(database, spec("slack:C1"))
+    assert subscriptions(database, "slack:C1") == {"war"}
+
+
+def test_sync_never_touches_a_chat_made_channel(database: Database) -> None:
+    chat_follow(database, "telegram:-100777", "war")
+    sync(database, spec("console", admin=True))
+    sync(database, spec("console", admin=True))
+    assert subscriptions(database, "telegram:-100777") == {"war"}
+    assert origin(database, "telegram:-100777") == "chat"
+    with database.read() as s:
+        row = s.get(Channel, "telegram:-100777")
+        assert row is not None and row.config_follows is None and not row.is_admin
+
+
+def test_a_configured_channel_keeps_its_origin_when_chat_touches_it(database: Database) -> None:
+    sync(database, spec("slack:C1", "war"))
+    chat_follow(database, "slack:C1", "energy")
+    assert origin(database, "slack:C1") == "config"
+
+
+def test_a_channel_removed_from_the_file_loses_only_the_admin_role(database: Database) -> None:
+    sync(database, spec("slack:C1", "war", admin=True), spec("console"))
+    chat_follow(database, "slack:C1", "energy")
+    sync(database, spec("console"))
+    assert subscriptions(database, "slack:C1") == {"war", "energy"}
+    with database.read() as s:
+        assert channel_store.admin_channel_ids(s) == []
+    # Listed again: the file's follows apply once more, as for a new channel.
+    sync(database, spec("slack:C1", "war"), spec("console"))
+    assert subscriptions(database, "slack:C1") == {"war"}
+
+
+def test_a_chat_made_channel_listed_in_the_file_becomes_a_configured_one(
+    database: Database,
+) -> None:
+    chat_follow(database, "slack:C9", "ai")
+    sync(database, spec("slack:C9", "war", timezone="Asia/Tokyo"))
+    assert subscriptions(database, "slack:C9") == {"war"}
+    assert origin(database, "slack:C9") == "config"
+    chat_follow(database, "slack:C9", "energy")
+    sync(database, spec("slack:C9", "war", timezone="Asia/Tokyo"))
+    assert subscriptions(database, "slack:C9") == {"war", "energy"}
+
+
+def test_a_store_from_before_0003_gets_the_file_follows_once(database: Database) -> None:
+    """Rows synced before the migration have no remembered follows: the file applies once."""
+    sync(database, spec("slack:C1", "war"))
+    with database.write() as s:
+        s.execute(update(Channel).values(config_follows=None))
+        s.add(Subscription(channel_id="slack:C1", topic="energy"))
+    sync(database, spec("slack:C1", "war"))
+    assert subscriptions(database, "slack:C1") == {"war"}
+    chat_follow(database, "slack:C1", "energy")
+    sync(database, spec("slack:C1", "war"))
+    assert subscriptions(database, "slack:C1") == {"war", "energy"}
