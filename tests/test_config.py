@@ -147,3 +147,84 @@ def test_secrets_come_from_env_and_files_and_are_masked(tmp_path: Path) -> None:
 def test_sqlite_lives_in_the_data_dir_next_to_the_config(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "settings:\n  data_dir: state\n"), env={})
     assert config.database_url == f"sqlite:///{tmp_path / 'state' / 'skywatch.db'}"
+
+
+# -- serving chat ---------------------------------------------------------------------------
+
+
+def test_chat_settings_have_defaults_and_can_be_set(tmp_path: Path) -> None:
+    default = load_config(write(tmp_path, "feeds: []\n"), env={}).settings
+    assert (default.slack_host, default.slack_port) == ("0.0.0.0", 3000)
+    assert (default.telegram_webhook_host, default.telegram_webhook_port) == ("0.0.0.0", 8443)
+    assert default.chat_commands is True
+    text = (
+        "settings:\n  slack_host: 127.0.0.1\n  slack_port: 8080\n"
+        "  telegram_webhook_host: '::1'\n  telegram_webhook_port: 9000\n"
+        "  chat_commands: false\n"
+    )
+    settings = load_config(write(tmp_path, text), env={}).settings
+    assert (settings.slack_host, settings.slack_port) == ("127.0.0.1", 8080)
+    assert (settings.telegram_webhook_host, settings.telegram_webhook_port) == ("::1", 9000)
+    assert settings.chat_commands is False
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("settings:\n  slack_port: 70000\n", ":2: settings.slack_port: input should be less"),
+        ("settings:\n  slack_port: http\n", ":2: settings.slack_port: input should be a valid"),
+        (
+            "settings:\n  data_dir: x\n  telegram_webhook_port: 0\n",
+            ":3: settings.telegram_webhook_port: input should be greater than or equal to 1",
+        ),
+        ("settings:\n  chat_commands: maybe\n", ":2: settings.chat_commands: input should be"),
+        ("settings:\n  slack_listen: 1\n", ":2: settings.slack_listen: is not a known setting"),
+    ],
+)
+def test_chat_setting_errors_are_located(tmp_path: Path, text: str, expected: str) -> None:
+    message = error_of(write(tmp_path, text))
+    assert expected in message, message
+
+
+def test_webhook_env_is_read(tmp_path: Path) -> None:
+    env = {
+        "TELEGRAM_WEBHOOK_URL": "https://bot.example:8443/tg/hook",
+        "TELEGRAM_WEBHOOK_SECRET": "s3cret_-X",
+        "SLACK_APP_TOKEN": "xapp-1",
+        "SLACK_SIGNING_SECRET": "abc",
+    }
+    config = load_config(write(tmp_path, "feeds: []\n"), env=env)
+    assert config.secrets.telegram_webhook_url == "https://bot.example:8443/tg/hook"
+    shown = config.masked()["environment"]
+    assert shown["telegram_webhook_secret"] == shown["slack_app_token"] == "***"
+    assert "s3cret" not in repr(config.masked())
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"TELEGRAM_WEBHOOK_URL": "http://bot.example/tg", "TELEGRAM_WEBHOOK_SECRET": "s"},
+            "TELEGRAM_WEBHOOK_URL: 'http://bot.example/tg' is not an https URL",
+        ),
+        (
+            {"TELEGRAM_WEBHOOK_URL": "https://bot.example:3000/tg", "TELEGRAM_WEBHOOK_SECRET": "s"},
+            "TELEGRAM_WEBHOOK_URL: Telegram posts only to ports 443, 80, 88, 8443",
+        ),
+        (
+            {"TELEGRAM_WEBHOOK_URL": "https://bot.example/tg"},
+            "TELEGRAM_WEBHOOK_SECRET: is required with TELEGRAM_WEBHOOK_URL",
+        ),
+        (
+            {"TELEGRAM_WEBHOOK_URL": "https://bot.example/tg", "TELEGRAM_WEBHOOK_SECRET": "a b"},
+            "TELEGRAM_WEBHOOK_SECRET: use 1-256 letters, digits, _ or -",
+        ),
+    ],
+)
+def test_webhook_env_errors_say_what_to_fix(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "feeds: []\n"), env=env)
+    assert str(info.value) == expected or str(info.value).startswith(expected), str(info.value)
+    assert "a b" not in str(info.value)  # a secret is never echoed
