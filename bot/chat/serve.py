@@ -112,6 +112,14 @@ async def start_chat(
     return started
 
 
+class _TokenFromEnvNotice(logging.Filter):
+    """Drop bolt's "`token` will be unused" warning: bolt reads SLACK_BOT_TOKEN from the
+    environment by itself, though build_slack_app hands it a client with that very token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 async def _start_slack(
     stack: AsyncExitStack, mode: SlackMode, commands: Commands, config: Config
 ) -> str:
@@ -119,6 +127,9 @@ async def _start_slack(
 
     secrets, settings = config.secrets, config.settings
     assert secrets.slack_bot_token is not None
+    bolt_log = logging.getLogger("slack_bolt.AsyncApp")
+    if not any(isinstance(f, _TokenFromEnvNotice) for f in bolt_log.filters):
+        bolt_log.addFilter(_TokenFromEnvNotice())
     signing_secret = _value(secrets.slack_signing_secret)
     app = build_slack_app(
         commands,
