@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import io
+import json
 import logging
 import socket
 import time
@@ -15,7 +16,7 @@ from contextlib import AsyncExitStack
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 import aiohttp
 import pytest
@@ -438,3 +439,89 @@ async def test_a_stop_during_a_slow_chat_start_is_not_held_up(
         await wait_for(lambda: any(m == "getMe" for m, _ in telegram_fake.calls))
         app.stop()
         await asyncio.wait_for(task, 2)  # PTB itself would wait 5 s for getMe
+
+
+async def test_telegram_webhook_is_set_and_served_at_the_public_urls_path(
+    tmp_path: Path, telegram_fake: FakeBotAPI
+) -> None:
+    port = free_port()
+    env = chat_env(
+        telegram=telegram_fake,
+        TELEGRAM_WEBHOOK_URL="https://bot.example/tg/hook",
+        TELEGRAM_WEBHOOK_SECRET="s3cret-token",
+    )
+    settings = {"telegram_webhook_host": "127.0.0.1", "telegram_webhook_port": port}
+    config = load_config(write_config(tmp_path, settings), env=env)
+    sent = update("/help")
+    async with AsyncExitStack() as stack:
+        assert await start(config, stack) == [f"telegram webhook on 127.0.0.1:{port}/tg/hook"]
+        (params,) = [p for m, p in telegram_fake.calls if m == "setWebhook"]
+        assert params["url"] == "https://bot.example/tg/hook"
+        assert params["secret_token"] == "s3cret-token"
+        url = f"http://127.0.0.1:{port}/tg/hook"
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, json=sent) as refused:
+                assert refused.status == 403  # no secret: dropped
+            headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+            async with http.post(url, json=sent, headers=headers) as accepted:
+                assert accepted.status == 200
+        (reply,) = await telegram_fake.wait_messages(1)
+        assert reply["reply_parameters"]["message_id"] == message_id(sent)
+    assert not listening(port)
+    assert not any(m == "getUpdates" for m, _ in telegram_fake.calls)
+
+
+class SocketModeSlack(FakeSlackAPI):
+    """The fake Web API plus Slack's Socket Mode: apps.connections.open hands out a
+    WebSocket on this server, where `command()` sends an envelope and waits for its ack."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.app.router.add_get("/socket", self._socket)
+        self.connected = asyncio.Event()
+        self._socket_ws: web.WebSocketResponse | None = None
+        self._acks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def api_apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": 1})
+        self._socket_ws = ws
+        self.connected.set()
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                await self._acks.put(json.loads(message.data))
+        return ws
+
+    async def command(self, text: str) -> dict[str, Any]:
+        assert self._socket_ws is not None
+        payload = dict(pair.split("=", 1) for pair in slash_body(text).split("&"))
+        payload = {k: unquote_plus(v) for k, v in payload.items()}
+        await self._socket_ws.send_json(
+            {
+                "envelope_id": "env-1",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": payload,
+            }
+        )
+        return await asyncio.wait_for(self._acks.get(), 10)
+
+
+async def test_socket_mode_connects_and_answers_over_the_socket(tmp_path: Path) -> None:
+    fake = SocketModeSlack()
+    await fake.start()
+    try:
+        env = chat_env(fake, SLACK_APP_TOKEN="xapp-1-A1-test")
+        config = load_config(write_config(tmp_path), env=env)
+        async with AsyncExitStack() as stack:
+            assert await start(config, stack) == ["slack over Socket Mode"]
+            await asyncio.wait_for(fake.connected.wait(), 10)
+            ack = await fake.command("topics")
+            assert ack["envelope_id"] == "env-1"
+            assert "air-defense" in ack_text(ack["payload"])
+    finally:
+        await fake.close()
