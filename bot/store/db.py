@@ -13,6 +13,7 @@ wait for each other instead of failing with "database is locked":
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ClauseElement
 
 from bot.errors import StoreError
 
@@ -141,15 +143,33 @@ def insert_ignoring_conflicts(session: Session, table: Any, values: dict[str, An
     The unique constraints, not a prior SELECT, decide "already seen": two
     writers racing on one item cannot both insert it.
     """
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**values).on_conflict_do_nothing()
-    pk = list(table.primary_key.columns)
-    if len(pk) == 1:
-        result = session.execute(stmt.returning(pk[0]))
+    connection = session.connection()
+    if any(isinstance(v, ClauseElement) for v in values.values()):
+        stmt = _insert_statement(connection.dialect.name, table).values(**values)
+        result = connection.execute(stmt)
+    else:
+        # Values travel as parameters of one statement built once per table, so
+        # SQLAlchemy's compiled cache serves it without rebuilding or re-keying it:
+        # this runs for every stored item, and building it cost more than SQLite.
+        stmt = _insert_statement(connection.dialect.name, table)
+        result = connection.execute(stmt, values)
+    if _single_key(table) is not None:
         row = result.first()
         return None if row is None else row[0]
-    result = session.execute(stmt)
-    return 1 if result.rowcount else None  # type: ignore[attr-defined]
+    return 1 if result.rowcount else None
+
+
+def _single_key(table: Any) -> Any:
+    pk = list(table.primary_key.columns)
+    return pk[0] if len(pk) == 1 else None
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_statement(dialect: str, table: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING [RETURNING key] for `table`; cached (immutable)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).on_conflict_do_nothing()
+    key = _single_key(table)
+    return stmt.returning(key) if key is not None else stmt
