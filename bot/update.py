@@ -10,13 +10,19 @@ For every due feed::
     intents = decide(items, store.known_keys(feed))      # pure: insert / update, alert or not
     matches = {i: matcher.match(i.item) for i in intents if i.alert}   # pure
     with store.write():                                  # ONE transaction:
-        insert items, matches, and one outbox row per (channel, item)
+        insert items and matches
+        story   = stories.assign(item)                   # in-memory index + Story rows
+        per (channel, item): an alert for a story's first item in the channel,
+                             else a thread follow-up (at most one per interval)
         record_success(feed, validators, next_check)
 
 A crash before the commit leaves nothing behind (the next poll sees the items
-as new again); after it, the outbox holds every alert and the sender delivers
-them. One bad feed never stops a run: each feed's outcome is returned and its
-error stored on the feed.
+as new again, and the story index forgets what the transaction added); after
+it, the outbox holds every alert and follow-up and the sender delivers them.
+The story index is rebuilt from the stored items at the first write, so a new
+Pipeline on the same database neither alerts nor threads an item twice. One
+bad feed never stops a run: each feed's outcome is returned and its error
+stored on the feed.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from bot.store import feeds as feed_store
 from bot.store import items as item_store
 from bot.store import outbox
 from bot.store.db import Database
+from bot.stories import StoryTracker
 from bot.types import FeedForUpdate, Fetched, FetchResult, Item, Match, ParsedFeed, PollSummary
 
 log = logging.getLogger(__name__)
@@ -58,6 +65,9 @@ class FeedParser(Protocol):
 
 #: most feeds written in one transaction (group commit)
 WRITE_BATCH = 200
+#: at most one thread follow-up per story and channel this often; the sources that
+#: arrive meanwhile are listed together (Settings.followup_interval when configured)
+FOLLOWUP_INTERVAL = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +109,14 @@ class Pipeline:
     settings: Settings
     clock: Callable[[], datetime] = utcnow
     rng: random.Random | None = None
+    #: story clustering; its index is rebuilt from the store at the first write
+    stories: StoryTracker = field(default_factory=StoryTracker)
+    followup_interval: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if self.followup_interval is None:
+            configured = getattr(self.settings, "followup_interval", None)
+            self.followup_interval = configured or FOLLOWUP_INTERVAL
 
     async def poll_due(self) -> PollSummary:
         """Update every feed that is due now; never raises for one feed.
@@ -163,10 +181,11 @@ class Pipeline:
     def _write_batch(self, batch: Sequence[_Result]) -> list[FeedOutcome]:
         """Write many feeds' results in one transaction, each in its own savepoint."""
         outcomes = []
-        with self.db.write() as session:
+        self.stories.load(self.db, self.clock())
+        with self.stories.transaction(), self.db.write() as session:
             for result in batch:
                 try:
-                    with session.begin_nested():
+                    with self.stories.savepoint(), session.begin_nested():
                         outcomes.append(self._apply(session, result))
                 except Exception as e:  # a bug or bad data in one feed must not stop the rest
                     log.exception("storing feed failed", extra={"feed": result.feed.url})
@@ -270,7 +289,10 @@ class Pipeline:
             new += 1
             item_store.insert_matches(session, item_id, matches, now=now)
             matched += bool(matches)
-            if intent.alert and matches:
+            if not matches:
+                continue
+            story = self.stories.assign(session, item_id, intent.item, feed_id=feed.id, now=now)
+            if intent.alert:
                 queued += enqueue_alerts(
                     session,
                     item_id,
@@ -278,6 +300,8 @@ class Pipeline:
                     matches,
                     feed.title or parsed.title or "",
                     now,
+                    story_id=story.story_id,
+                    followup_interval=self.followup_interval or FOLLOWUP_INTERVAL,
                 )
         # The first poll's items are a backlog, not a rate: start measuring from there.
         rate = feed.items_per_day
@@ -335,19 +359,23 @@ def enqueue_alerts(
     matches: Sequence[Match],
     feed_name: str,
     now: datetime,
+    *,
+    story_id: int | None = None,
+    followup_interval: timedelta = FOLLOWUP_INTERVAL,
 ) -> int:
-    """One outbox row per channel that follows any matched topic; returns how many."""
+    """For each channel following a matched topic: an alert for the story's first item
+    there, else the story's thread follow-up; returns how many new rows."""
     payload = alert_payload(item, matches, feed_name)
     count = 0
     for channel_id in channel_store.channels_for_topics(session, [m.topic for m in matches]):
-        count += outbox.enqueue(
+        count += outbox.enqueue_for_story(
             session,
             channel_id=channel_id,
-            kind="alert",
-            dedup_key=f"alert:{channel_id}:{item_id}",
+            item_id=item_id,
+            story_id=story_id,
             payload=payload,
             now=now,
-            item_id=item_id,
+            interval=followup_interval,
         )
     return count
 

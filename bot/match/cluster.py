@@ -209,8 +209,8 @@ class StoryIndex:
     def __len__(self) -> int:
         return len(self._members)
 
-    def add(self, member: StoryCandidate) -> None:
-        """Index a story member (the caller evicts; see `evict`)."""
+    def add(self, member: StoryCandidate) -> int:
+        """Index a story member (the caller evicts; see `evict`); a handle for `remove`."""
         n = next(self._ids)
         keys = member.signature.bands(self.config.lsh_rows)
         self._members[n] = member
@@ -218,6 +218,23 @@ class StoryIndex:
         for key in keys:
             self._buckets.setdefault(key, set()).add(n)
         heapq.heappush(self._by_age, (member.published_at, n))
+        return n
+
+    def remove(self, handle: int) -> None:
+        """Forget one member, e.g. when the transaction that stored it rolled back.
+
+        Its age-heap entry stays and is skipped by `evict`, so this is O(bands).
+        """
+        if self._members.pop(handle, None) is None:
+            return
+        self._unbucket(handle)
+
+    def _unbucket(self, n: int) -> None:
+        for key in self._keys.pop(n):
+            bucket = self._buckets[key]
+            bucket.discard(n)
+            if not bucket:
+                del self._buckets[key]
 
     def evict(self, now: datetime) -> int:
         """Forget members published before `now - window`; returns how many."""
@@ -225,12 +242,9 @@ class StoryIndex:
         evicted = 0
         while self._by_age and self._by_age[0][0] < oldest:
             _, n = heapq.heappop(self._by_age)
-            for key in self._keys.pop(n):
-                bucket = self._buckets[key]
-                bucket.discard(n)
-                if not bucket:
-                    del self._buckets[key]
-            del self._members[n]
+            if self._members.pop(n, None) is None:
+                continue  # removed already
+            self._unbucket(n)
             evicted += 1
         return evicted
 

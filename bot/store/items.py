@@ -1,7 +1,9 @@
-"""Items and their matches in the store.
+"""Items, their matches and the stories they belong to, in the store.
 
 An item is inserted once per `(feed_id, key)`; the unique constraint, not a
-prior read, is what guarantees "alerts at most once, ever".
+prior read, is what guarantees "alerts at most once, ever". A matched item is
+also placed in a story (bot/stories.py decides which): `Story` rows count
+their items, and `ItemRow.story_id` links the members.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.store.db import insert_ignoring_conflicts
-from bot.store.schema import Feed, ItemRow, MatchRow
+from bot.store.schema import Feed, ItemRow, MatchRow, Story
 from bot.types import Item, Match
 
 #: SQLite caps bound parameters per statement; query known keys in chunks
@@ -101,6 +103,60 @@ def insert_matches(
                 "matched_at": now,
             },
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMember:
+    """A stored member of a story, with the text clustering compares."""
+
+    story_id: int
+    feed_id: int
+    published_at: datetime
+    title: str
+    summary: str
+    lang: str | None
+
+
+def create_story(session: Session, *, now: datetime, signature: str) -> int:
+    """A new story of one item; `signature` is the item's full `MinHash.to_str()`."""
+    story = Story(created_at=now, updated_at=now, signature=signature[:128], item_count=1)
+    session.add(story)
+    session.flush()
+    return story.id
+
+
+def join_story(session: Session, story_id: int, *, now: datetime) -> None:
+    """One more item reports the story."""
+    session.execute(
+        update(Story)
+        .where(Story.id == story_id)
+        .values(item_count=Story.item_count + 1, updated_at=now)
+    )
+
+
+def set_story(session: Session, item_id: int, story_id: int) -> None:
+    session.execute(update(ItemRow).where(ItemRow.id == item_id).values(story_id=story_id))
+
+
+def story_members(session: Session, since: datetime) -> list[StoryMember]:
+    """Every item published since `since` that belongs to a story, oldest first."""
+    rows = session.execute(
+        select(
+            ItemRow.story_id,
+            ItemRow.feed_id,
+            ItemRow.published_at,
+            ItemRow.title,
+            ItemRow.summary,
+            ItemRow.lang,
+        )
+        .where(ItemRow.story_id.is_not(None), ItemRow.published_at >= since)
+        .order_by(ItemRow.published_at, ItemRow.id)
+    )
+    return [
+        StoryMember(story_id, feed_id, published_at, title, summary, lang)
+        for story_id, feed_id, published_at, title, summary, lang in rows
+        if story_id is not None
+    ]
 
 
 def get_item(session: Session, item_id: int) -> StoredItem | None:

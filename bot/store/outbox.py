@@ -5,19 +5,32 @@ bot.notify.sender.
 Row life cycle (column `status`)::
 
     pending ──claim──> sending ──mark_sent──> sent
-       ^                  │
-       └──retry_later─────┤  (transient error, 429, lost lease)
-                          └──mark_dead──> dead   (message refused, or retries exhausted)
+       ^ │                │
+       │ │                ├──retry_later──> pending  (transient error, 429, lost lease)
+       │ │                └──mark_dead────> dead     (message refused, or retries exhausted)
+       │ └──hold──> held ──fold──> folded            (quiet hours / mute, policy "digest")
+       └─────────release──┘                          (policy changed back to "release")
 
 A row stuck in `sending` (the process died between claim and mark) is claimed
 again once its lease has run out. Rows of a paused channel stay `pending` and
-are not claimed; alerts held by quiet hours or a mute are `pending` with a
-later `due_at` (see bot.notify.sender). Nothing is dropped.
+are not claimed. Quiet hours and mutes (bot.notify.sender) either keep alerts
+`pending` with `due_at` at the end of the window (policy "release") or mark
+them `held` until the next digest folds them in (policy "digest"). Nothing is
+dropped.
+
+Stories (`story_id`): the first item of a story in a channel is an `alert`;
+later items of the story become one `thread` row per follow-up interval, which
+collects the sources that arrive meanwhile (`enqueue_for_story`). A thread row
+is sent as a reply to the story's first sent message in the channel; it waits
+while that message is still unsent, and goes out as a plain alert when the
+channel never got one (`claim_next`).
 
 Payloads, snapshotted at enqueue time so delivery needs no joins:
 
-* alert/thread: {"title", "link", "feed", "published_at" (ISO UTC), "lang",
+* alert: {"title", "link", "feed", "published_at" (ISO UTC), "lang",
   "topics": [str], "why": [Match.explanation()], "summary"}
+* thread: the alert payload of the item that opened the follow-up, plus
+  "sources": [{"title", "link", "feed", "published_at"}] (every new source)
 * report: {"text"}
 * digest: {"title", "sections": [{"topic", "items": [{"title", "link", "feed",
   "published_at", "sources"}], "more"}]}
@@ -38,6 +51,12 @@ from bot.store.schema import Channel, OutboxRow
 
 #: prefix of `last_error` when the failed attempt may have reached the platform
 MAYBE_SENT = "maybe sent: "
+#: statuses of a row that is, or will be, a message in the channel
+LIVE = ("pending", "sending", "sent", "held")
+#: rows skipped per claim because their story's first message is not sent yet
+_MAX_WAITING = 20
+#: how long a follow-up waits, at least, for its story's first message
+_PARENT_WAIT = timedelta(seconds=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +111,86 @@ def enqueue(
     return new_id is not None
 
 
+def enqueue_for_story(
+    session: Session,
+    *,
+    channel_id: str,
+    item_id: int,
+    story_id: int | None,
+    payload: dict[str, Any],
+    now: datetime,
+    interval: timedelta,
+) -> bool:
+    """An alert for a story's first item in the channel, else a thread follow-up.
+
+    Follow-ups come at most once per `interval` per story and channel: a new
+    source joins the follow-up still waiting, or opens one due `interval` after
+    the story's last message. True when a new row was queued.
+    """
+    if story_id is None or not _story_opened(session, channel_id, story_id):
+        return enqueue(
+            session, channel_id=channel_id, kind="alert", dedup_key=f"alert:{channel_id}:{item_id}",
+            payload=payload, now=now, item_id=item_id, story_id=story_id,
+        )  # fmt: skip
+    source = {k: payload.get(k) for k in ("title", "link", "feed", "published_at")}
+    if _add_source(session, channel_id, story_id, source):
+        return False
+    last = session.scalar(
+        select(func.max(OutboxRow.due_at)).where(
+            OutboxRow.channel_id == channel_id, OutboxRow.story_id == story_id
+        )
+    )
+    due = max(now, last + interval) if last is not None else now
+    return enqueue(
+        session, channel_id=channel_id, kind="thread", dedup_key=f"thread:{channel_id}:{item_id}",
+        payload={**payload, "sources": [source]}, now=now, item_id=item_id, story_id=story_id,
+        due_at=due,
+    )  # fmt: skip
+
+
+def _story_opened(session: Session, channel_id: str, story_id: int) -> bool:
+    """The channel has (or will have) a message about the story."""
+    found = session.scalar(
+        select(OutboxRow.id)
+        .where(
+            OutboxRow.channel_id == channel_id,
+            OutboxRow.story_id == story_id,
+            OutboxRow.status.in_(LIVE),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def _add_source(session: Session, channel_id: str, story_id: int, source: dict[str, Any]) -> bool:
+    """Add a source to the story's follow-up that is still waiting; False if there is none."""
+    waiting = session.execute(
+        select(OutboxRow.id, OutboxRow.payload, OutboxRow.status)
+        .where(
+            OutboxRow.channel_id == channel_id,
+            OutboxRow.story_id == story_id,
+            OutboxRow.kind == "thread",
+            OutboxRow.status.in_(("pending", "held")),
+        )
+        .order_by(OutboxRow.id.desc())
+        .limit(1)
+    ).first()
+    if waiting is None:
+        return False
+    row_id, payload, status = waiting
+    sources = list(payload.get("sources") or [])
+    if source not in sources:
+        sources.append(source)
+    # Guarded by the status just read: a sender that claimed the row meanwhile wins,
+    # and the source opens the next follow-up instead.
+    result = session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == row_id, OutboxRow.status == status)
+        .values(payload={**payload, "sources": sources})
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def _claimable(now: datetime, lease: timedelta) -> Any:
     return and_(
         Channel.paused_reason.is_(None),
@@ -125,7 +224,9 @@ def claim_next(
     """Mark the channel's next due row `sending` and return it (None when nothing is due).
 
     On PostgreSQL the row is locked with SKIP LOCKED, so concurrent senders
-    never claim the same row; SQLite write transactions are serial anyway.
+    never claim the same row; SQLite write transactions are serial anyway. A
+    follow-up whose story's first message is not sent yet is put back to wait
+    for it (or held with it), and the next row is tried.
     """
     query = (
         select(OutboxRow, Channel.timezone)
@@ -136,10 +237,23 @@ def claim_next(
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=OutboxRow)
-    found = session.execute(query).first()
-    if found is None:
-        return None
-    row, timezone = found
+    for _ in range(_MAX_WAITING):
+        found = session.execute(query).first()
+        if found is None:
+            return None
+        row, timezone = found
+        thread_of = None
+        if row.kind == "thread":
+            thread_of, waiting = _thread_parent(session, row, now)
+            if waiting:
+                continue
+        return _claim(session, row, timezone, now, thread_of)
+    return None
+
+
+def _claim(
+    session: Session, row: OutboxRow, timezone: str | None, now: datetime, thread_of: str | None
+) -> Delivery:
     abandoned = row.status == "sending"
     # A digest goes out in several messages; after any failure some may be posted.
     maybe_sent = (
@@ -155,15 +269,48 @@ def claim_next(
     return Delivery(
         id=row.id,
         channel_id=row.channel_id,
-        kind=row.kind,
+        # a follow-up whose story never reached this channel goes out as an alert
+        kind="alert" if row.kind == "thread" and thread_of is None else row.kind,
         dedup_key=row.dedup_key,
         payload=dict(row.payload),
         attempts=row.attempts,
         created_at=row.created_at,
         timezone=timezone or "UTC",
-        thread_of=_thread_of(session, row) if row.kind == "thread" else None,
+        thread_of=thread_of,
         maybe_sent=maybe_sent,
     )
+
+
+def _thread_parent(session: Session, row: OutboxRow, now: datetime) -> tuple[str | None, bool]:
+    """(message to reply to, must wait) for a follow-up row.
+
+    The reply goes under the story's first sent message in the channel. When an
+    earlier message of the story is still unsent, the follow-up waits for it (a
+    held one takes the follow-up along); when there is none, it is an alert.
+    """
+    root = _thread_of(session, row)
+    if root is not None:
+        return root, False
+    earlier = session.execute(
+        select(OutboxRow.status, OutboxRow.due_at)
+        .where(
+            OutboxRow.channel_id == row.channel_id,
+            OutboxRow.story_id == row.story_id,
+            OutboxRow.id < row.id,
+            OutboxRow.status.in_(("pending", "sending", "held")),
+        )
+        .order_by(OutboxRow.due_at, OutboxRow.id)
+        .limit(1)
+    ).first()
+    if earlier is None:
+        return None, False
+    status, due_at = earlier
+    if status == "held":
+        row.status, row.due_at = "held", max(row.due_at, due_at)
+    else:
+        row.due_at = max(due_at, now) + _PARENT_WAIT
+    session.flush()
+    return None, True
 
 
 def _thread_of(session: Session, row: OutboxRow) -> str | None:
@@ -213,6 +360,46 @@ def defer_channel(
     if kinds is not None:
         query = query.where(OutboxRow.kind.in_(list(kinds)))
     session.execute(query.values(due_at=until))
+
+
+def hold_channel(
+    session: Session, channel_id: str, until: datetime, *, kinds: Sequence[str]
+) -> int:
+    """Hold the channel's pending rows of these kinds due before `until` for the digest."""
+    result = session.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.channel_id == channel_id,
+            OutboxRow.status == "pending",
+            OutboxRow.due_at < until,
+            OutboxRow.kind.in_(list(kinds)),
+        )
+        .values(status="held", due_at=until)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def has_held(session: Session) -> bool:
+    found = session.scalar(select(OutboxRow.id).where(OutboxRow.status == "held").limit(1))
+    return found is not None
+
+
+def release_held(session: Session, now: datetime) -> int:
+    """Every held row back to pending, due now (the quiet-hours policy became "release")."""
+    result = session.execute(
+        update(OutboxRow).where(OutboxRow.status == "held").values(status="pending", due_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def fold_held(session: Session, channel_id: str, now: datetime) -> int:
+    """The channel's held rows are covered by the digest being queued: mark them `folded`."""
+    result = session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.channel_id == channel_id, OutboxRow.status == "held")
+        .values(status="folded", sent_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def mark_dead(session: Session, row_id: int, error: str) -> None:

@@ -1,0 +1,117 @@
+"""The pipeline's story bookkeeping: an in-memory `StoryIndex` kept in step with the store.
+
+bot/match/cluster.py decides which story an item joins; this module owns the
+index's life and the `Story` rows:
+
+    tracker.load(db, now)                  # once: members of the last window, from the items
+    with tracker.transaction():            # one write transaction (the lock: one writer at a time)
+        with tracker.savepoint():          # one feed's SAVEPOINT
+            tracker.assign(session, item_id, item, feed_id, now)   # Story row + index member
+
+The index is only a cache of committed rows: a member added inside a
+transaction or savepoint that rolls back is removed again, so a story id the
+database never kept can never be joined. The lock keeps the index to one
+thread at a time (the pipeline's writer runs in worker threads).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot.match.cluster import StoryCandidate, StoryIndex
+from bot.match.similarity import Fingerprint
+from bot.match.thresholds import DEFAULT, ClusterConfig
+from bot.store import items as item_store
+from bot.store.db import Database
+from bot.types import Item
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryAssignment:
+    """The story an item was placed in."""
+
+    story_id: int
+    #: the item started the story (it alerts); False: it joined an earlier one
+    is_new: bool
+
+
+class StoryTracker:
+    """Clusters new matched items into stories, across outlets, within a time window."""
+
+    def __init__(self, config: ClusterConfig = DEFAULT) -> None:
+        self.index = StoryIndex(config)
+        self.loaded = False
+        self._lock = threading.RLock()
+        self._staged: list[int] = []
+
+    def load(self, db: Database, now: datetime) -> int:
+        """Rebuild the index from the stored members of the last window (once); how many."""
+        with self._lock:
+            if self.loaded:
+                return 0
+            with db.read() as session:
+                members = item_store.story_members(session, now - self.index.config.window)
+            for m in members:
+                fingerprint = Fingerprint.of(m.title, m.summary)
+                self.index.add(
+                    StoryCandidate.of(m.story_id, m.feed_id, m.published_at, fingerprint, m.lang)
+                )
+            self.loaded = True
+            log.info("story index rebuilt", extra={"members": len(members)})
+            return len(members)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One writer at a time; on any error, forget what this transaction added."""
+        with self._lock:
+            self._staged = []
+            try:
+                yield
+            except BaseException:
+                self._drop(0)
+                raise
+            finally:
+                self._staged = []
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside `transaction`: on an error, forget what this savepoint added."""
+        mark = len(self._staged)
+        try:
+            yield
+        except BaseException:
+            self._drop(mark)
+            raise
+
+    def _drop(self, mark: int) -> None:
+        for handle in self._staged[mark:]:
+            self.index.remove(handle)
+        del self._staged[mark:]
+
+    def assign(
+        self, session: Session, item_id: int, item: Item, *, feed_id: int, now: datetime
+    ) -> StoryAssignment:
+        """Place a stored item in a story, new or one it reports (inside `transaction`)."""
+        fingerprint = Fingerprint.of(item.title, item.summary)
+        match = self.index.assign(
+            fingerprint, lang=item.lang, feed_id=feed_id, published_at=item.published_at, now=now
+        )
+        if match is None:
+            signature = fingerprint.signature.to_str()
+            story_id = item_store.create_story(session, now=now, signature=signature)
+        else:
+            story_id = match.story_id
+            item_store.join_story(session, story_id, now=now)
+        item_store.set_story(session, item_id, story_id)
+        member = StoryCandidate.of(story_id, feed_id, item.published_at, fingerprint, item.lang)
+        self._staged.append(self.index.add(member))
+        return StoryAssignment(story_id, is_new=match is None)
