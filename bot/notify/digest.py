@@ -10,7 +10,9 @@ and a digest missed while the bot was down is sent once when it comes back.
 A story is the set of items clustered together (items without a story stand
 alone). Within a topic, stories rank by number of sources, then best score,
 then recency; the top N are listed with their sources and the rest counted.
-Alerts held by quiet hours or a mute are folded into the digest.
+Alerts and follow-ups held by quiet hours or a mute under the "digest" policy
+(status `held`, see bot.notify.sender) are folded into the digest: their items
+are in it, so they are marked `folded` instead of being sent one by one.
 """
 
 from __future__ import annotations
@@ -20,15 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.notify.timing import digest_period, period_start
 from bot.store import outbox
 from bot.store.db import insert_ignoring_conflicts
-from bot.store.schema import Channel, Digest, Feed, ItemRow, MatchRow, OutboxRow, Subscription
+from bot.store.schema import Channel, Digest, Feed, ItemRow, MatchRow, Subscription
 
 #: stories listed per topic before "and K more"
 TOP_N = 5
@@ -132,7 +134,7 @@ def build_digest(
 ) -> dict[str, Any]:
     """The digest of one channel for (since, until], not recorded anywhere (`digest --dry-run`)."""
     channel = session.get(Channel, channel_id)
-    zone = ZoneInfo(channel.timezone if channel else "UTC")
+    zone = _zone(channel.timezone if channel else None)
     grouped = collect_stories(session, followed_topics(session, channel_id), since, until)
     day = until.astimezone(zone).strftime("%a %d %b %Y")
     count = sum(len(v) for v in grouped.values())
@@ -152,9 +154,9 @@ def enqueue_due_digests(session: Session, now: datetime, top_n: int = TOP_N) -> 
     period) row makes a second call in the same period a no-op.
     """
     queued = []
-    channels = session.scalars(select(Channel).where(Channel.paused_reason.is_(None)))
+    channels = session.scalars(select(Channel).where(Channel.paused_reason.is_(None))).all()
     for channel in channels:
-        zone = ZoneInfo(channel.timezone)
+        zone = _zone(channel.timezone)
         period = digest_period(now, zone, channel.digest_at)
         if period is None:
             continue
@@ -189,13 +191,16 @@ def enqueue_due_digests(session: Session, now: datetime, top_n: int = TOP_N) -> 
 
 
 def fold_held_alerts(session: Session, channel_id: str, now: datetime) -> int:
-    """Alerts held by quiet hours or a mute (policy `digest`) are now covered by the digest."""
-    result = session.execute(
-        update(OutboxRow)
-        .where(OutboxRow.channel_id == channel_id, OutboxRow.status == "held")
-        .values(status="folded", sent_at=now)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    """Alerts held by quiet hours or a mute (policy "digest") are now covered by the digest."""
+    return outbox.fold_held(session, channel_id, now)
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    """The channel's zone; UTC for a name this system does not know (never a crash)."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 def digest_preview_rows(payload: dict[str, Any]) -> Sequence[tuple[str, str, str, str]]:

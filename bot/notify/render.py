@@ -191,6 +191,74 @@ def slack_alert(payload: dict[str, Any], timezone: str) -> SlackMessage:
     return SlackMessage(text=text, blocks=tuple(blocks))
 
 
+#: sources listed in one thread follow-up before "and K more"
+FOLLOWUP_SOURCES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SourceView:
+    """One more outlet reporting a story, cleaned but not yet escaped."""
+
+    title: str
+    link: str | None
+    feed: str
+
+
+def followup_view(payload: dict[str, Any]) -> tuple[list[SourceView], int]:
+    """The sources a thread follow-up lists (at most FOLLOWUP_SOURCES), and how many more.
+
+    A payload without `sources` lists its own item.
+    """
+    raw = [s for s in payload.get("sources") or [payload] if isinstance(s, dict)]
+    views = [
+        SourceView(
+            title=clean(s.get("title")) or "(untitled)",
+            link=safe_link(s.get("link")),
+            feed=clean(s.get("feed")),
+        )
+        for s in raw[:FOLLOWUP_SOURCES]
+    ]
+    return views, max(len(raw) - FOLLOWUP_SOURCES, 0)
+
+
+def _followup_heading(sources: list[SourceView]) -> str:
+    feeds = list(dict.fromkeys(s.feed for s in sources if s.feed))
+    return f"Also reported by {', '.join(feeds)}" if feeds else "Also reported"
+
+
+def slack_followup(payload: dict[str, Any]) -> SlackMessage:
+    sources, more = followup_view(payload)
+    lines = [f"*{fit(_followup_heading(sources), 400, slack_escape)}*"]
+    for src in sources:
+        feed = fit(src.feed, 100, slack_escape)
+        lines.append(f"• {slack_link(src.link, src.title, 200)}" + (f" — {feed}" if feed else ""))
+    if more:
+        lines.append(f"…and {more} more")
+    text = fit(_followup_heading(sources), 500, slack_escape)
+    return SlackMessage(text=text, blocks=(_section("\n".join(lines)),))
+
+
+def telegram_followup(payload: dict[str, Any]) -> str:
+    sources, more = followup_view(payload)
+    lines = [f"<b>{fit(_followup_heading(sources), 400, tg_escape)}</b>"]
+    for src in sources:
+        feed = fit(src.feed, 100, tg_escape)
+        lines.append(f"• {tg_link(src.link, src.title, 200)}" + (f" — {feed}" if feed else ""))
+    if more:
+        lines.append(f"…and {more} more")
+    return "\n".join(lines)
+
+
+def console_followup(payload: dict[str, Any]) -> str:
+    sources, more = followup_view(payload)
+    lines = [f"   ↳ {_followup_heading(sources)[:500]}"]
+    for src in sources:
+        lines.append(f"     • {src.title[:200]} — {src.feed[:100]} {src.link or ''}".rstrip())
+    if more:
+        lines.append(f"     …and {more} more")
+    return "\n".join(lines)
+
+
 def _report_lines(payload: dict[str, Any]) -> list[str]:
     text = str(payload.get("text") or "").strip() or "(empty report)"
     return [_CONTROL.sub("", line) for line in text.splitlines()]
@@ -330,7 +398,9 @@ def console_alert(payload: dict[str, Any], timezone: str) -> str:
 
 
 def console_text(kind: str, payload: dict[str, Any], timezone: str) -> str:
-    if kind in ("alert", "thread"):
+    if kind == "thread":
+        return console_followup(payload)
+    if kind == "alert":
         return console_alert(payload, timezone)
     if kind == "digest":
         lines = [f"══ {clean(payload.get('title')) or 'Digest'}"]
@@ -390,7 +460,9 @@ def _pieces(lines: Iterable[str], limit: int, escape: Callable[[str], str] | Non
 
 def render_slack(kind: str, payload: dict[str, Any], timezone: str) -> list[SlackMessage]:
     """The Slack messages for one delivery (several for a long digest)."""
-    if kind in ("alert", "thread"):
+    if kind == "thread":
+        return [slack_followup(payload)]
+    if kind == "alert":
         return [slack_alert(payload, timezone)]
     if kind == "digest":
         return slack_digest(payload)
@@ -399,7 +471,9 @@ def render_slack(kind: str, payload: dict[str, Any], timezone: str) -> list[Slac
 
 def render_telegram(kind: str, payload: dict[str, Any], timezone: str) -> list[str]:
     """The Telegram HTML messages for one delivery (several for a long digest)."""
-    if kind in ("alert", "thread"):
+    if kind == "thread":
+        return [telegram_followup(payload)]
+    if kind == "alert":
         return [telegram_alert(payload, timezone)]
     if kind == "digest":
         return telegram_digest(payload)

@@ -19,9 +19,17 @@ window only stays open when that history lookup fails; on Telegram, which
 offers no lookup, it is exactly the window above. Committed marks survive
 power loss because SQLite runs with synchronous=FULL (B12).
 
-Rows of a paused channel stay pending and are not claimed. Alerts of a channel
-in quiet hours or muted stay pending with `due_at` moved to the end of that
-window, checked at each claim (so a later `quiet`/`mute` command counts too).
+Rows of a paused channel stay pending and are not claimed. Alerts and thread
+follow-ups of a channel in quiet hours or muted are held, checked at each claim
+(so a later `quiet`/`mute` command counts too), by one of two policies:
+
+* "release" (default): they stay pending with `due_at` moved to the end of
+  the window, and go out, in order, when it ends;
+* "digest": they are marked `held`, and the channel's next digest folds them
+  in (bot.notify.digest); they are not pinged one by one afterwards.
+
+Either way nothing is lost. A story follow-up goes out as a reply to the
+story's first message in the channel, after it (bot.store.outbox.claim_next).
 
 What each failure does (see bot.notify.base):
 
@@ -44,6 +52,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
@@ -69,6 +78,9 @@ MAX_ATTEMPTS = 30
 HELD_KINDS = ("alert", "thread")
 #: migrations followed per channel per drain (a loop would be a platform bug)
 MAX_MIGRATIONS = 3
+
+#: what happens to alerts held by quiet hours or a mute (see the module docstring)
+QuietPolicy = Literal["release", "digest"]
 
 
 @dataclass
@@ -105,9 +117,12 @@ async def drain_outbox(
     limit: int = 100,
     lease: timedelta = LEASE,
     rng: random.Random | None = None,
+    quiet_policy: QuietPolicy = "release",
 ) -> SendSummary:
     """Send up to `limit` due messages; channels without a notifier wait in the outbox."""
-    drain = _Drain(db, notifiers, now, lease, rng, limit)
+    drain = _Drain(db, notifiers, now, lease, rng, limit, quiet_policy)
+    if quiet_policy == "release":
+        await asyncio.to_thread(drain.release_held)
     channels = await asyncio.to_thread(drain.due_channels)
     results = await asyncio.gather(
         *(drain.channel(channel_id) for channel_id in channels), return_exceptions=True
@@ -139,10 +154,21 @@ class _Drain:
         lease: timedelta,
         rng: random.Random | None,
         limit: int,
+        quiet_policy: QuietPolicy = "release",
     ) -> None:
         self.db, self.notifiers, self.now, self.lease, self.rng = db, notifiers, now, lease, rng
         self.budget = limit
+        self.quiet_policy = quiet_policy
         self.summary = SendSummary()
+
+    def release_held(self) -> None:
+        """Rows held for a digest go out after all when the policy is "release"."""
+        with self.db.read() as session:
+            if not outbox.has_held(session):
+                return  # the usual case: no write transaction every drain
+        with self.db.write() as session:
+            if released := outbox.release_held(session, self.now()):
+                log.info("released %d held alerts (quiet policy: release)", released)
 
     def due_channels(self) -> list[str]:
         with self.db.read() as session:
@@ -171,7 +197,7 @@ class _Drain:
     def claim(self, channel_id: str) -> Delivery | None:
         now = self.now()
         with self.db.write() as session:
-            _hold_alerts(session, channel_id, now)
+            _hold_alerts(session, channel_id, now, self.quiet_policy)
             return outbox.claim_next(session, channel_id, now, lease=self.lease)
 
     async def send(self, delivery: Delivery) -> DeliveryError | None:
@@ -279,12 +305,15 @@ class _Drain:
             )
 
 
-def _hold_alerts(session: Session, channel_id: str, now: datetime) -> None:
-    """Quiet hours and mutes hold alerts (never reports or digests) until they end.
+def _hold_alerts(
+    session: Session, channel_id: str, now: datetime, policy: QuietPolicy = "release"
+) -> None:
+    """Quiet hours and mutes hold alerts and follow-ups (never reports or digests).
 
     Checked at claim time, not at enqueue time, so a `quiet` or `mute` command
-    also holds alerts queued before it. Held alerts stay `pending`: they are
-    sent when the window ends, never dropped.
+    also holds alerts queued before it. Under "release" they stay `pending`
+    until the window ends; under "digest" they are `held` for the next digest.
+    Never dropped.
     """
     window = channel_store.delivery_window(session, channel_id)
     if window is None or (window.quiet is None and window.muted_until is None):
@@ -294,7 +323,11 @@ def _hold_alerts(session: Session, channel_id: str, now: datetime) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
     until = hold_until(now, zone, window.quiet, window.muted_until)
-    if until is not None:
+    if until is None:
+        return
+    if policy == "digest":
+        outbox.hold_channel(session, channel_id, until, kinds=HELD_KINDS)
+    else:
         outbox.defer_channel(session, channel_id, until, kinds=HELD_KINDS)
 
 
