@@ -17,6 +17,7 @@ from sqlalchemy import update
 
 from bot.config import ChannelSpec
 from bot.store import channels as channel_store
+from bot.store.db import Database
 from bot.store.schema import OutboxRow
 from tests.fakes.slack_api import FakeSlackAPI, slack_api  # noqa: F401  (fixture)
 from tests.fakes.telegram_api import FakeTelegramAPI, telegram_api  # noqa: F401  (fixture)
@@ -34,12 +35,12 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def world(
-    database: object,
+    database: Database,
     clock: Clock,
     slack_api: FakeSlackAPI,  # noqa: F811
     telegram_api: FakeTelegramAPI,  # noqa: F811
 ) -> AsyncIterator[World]:
-    w = World(database, clock, slack_api, telegram_api)  # type: ignore[arg-type]
+    w = World(database, clock, slack_api, telegram_api)
     w.channels(SLACK, TELEGRAM)
     yield w
     await w.aclose()
