@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot import __version__
@@ -455,6 +456,115 @@ async def _send_now(config: Config) -> None:
     async with App(config) as app:
         summary = await app.send()
     out.print(f"sent {summary.sent} message(s)")
+
+
+# -- channels -----------------------------------------------------------------------------
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def channel(ctx: click.Context) -> None:
+    """List the channels alerts go to, and resume a paused one (list, resume)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(channel_list)
+
+
+@channel.command("list")
+@pass_state
+def channel_list(state: State) -> None:
+    """Channels as a table: platform, mode, topics followed, why paused, messages waiting."""
+    with _database(state).read() as session:
+        rows = _channel_rows(session)
+    if not rows:
+        out.print("no channels yet: `skywatch run` stores the configured ones when it starts")
+        return
+    table = Table(title=f"{len(rows)} channels")
+    for column in ("id", "platform", "mode", "follows", "paused", "pending"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+def _channel_rows(session: Any) -> list[tuple[str, ...]]:
+    """One row of text per stored channel, in id order."""
+    from sqlalchemy import func, select
+
+    from bot.store.channels import ALL_TOPICS
+    from bot.store.schema import Channel, OutboxRow, Subscription
+
+    follows: dict[str, list[str]] = {}
+    for channel_id, topic in session.execute(
+        select(Subscription.channel_id, Subscription.topic).order_by(Subscription.topic)
+    ):
+        follows.setdefault(channel_id, []).append(topic)
+    # Rows not yet sent: pending, or being sent (`sending`) right now.
+    pending = dict(
+        session.execute(
+            select(OutboxRow.channel_id, func.count())
+            .where(OutboxRow.status.in_(("pending", "sending")))
+            .group_by(OutboxRow.channel_id)
+        ).all()
+    )
+    rows: list[tuple[str, ...]] = []
+    for c in session.scalars(select(Channel).order_by(Channel.id)):
+        topics = follows.get(c.id, [])
+        paused = ""
+        if c.paused_reason is not None:
+            since = f" (since {c.paused_at:%Y-%m-%d %H:%M} UTC)" if c.paused_at else ""
+            paused = f"[red]{escape(c.paused_reason)}[/]{since}"
+        rows.append(
+            (
+                escape(c.id),
+                c.platform,
+                c.mode + (", admin" if c.is_admin else ""),
+                "all topics" if ALL_TOPICS in topics else escape(", ".join(topics)) or "none",
+                paused,
+                str(pending.get(c.id, 0)),
+            )
+        )
+    return rows
+
+
+@channel.command("resume")
+@click.argument("channel_id")
+@pass_state
+def channel_resume(state: State, channel_id: str) -> None:
+    """Deliver to a paused channel again; its kept messages go out at the next send."""
+    from bot.store import channels as channel_store
+    from bot.store.schema import Channel
+    from bot.update import utcnow
+
+    with _database(state).write() as session:
+        row = session.get(Channel, channel_id)
+        if row is None:
+            from sqlalchemy import select
+
+            known = ", ".join(session.scalars(select(Channel.id).order_by(Channel.id))) or "none"
+            raise click.ClickException(f"no channel {channel_id!r} (known: {known})")
+        if not channel_store.resume_channel(session, channel_id, utcnow()):
+            out.print(f"{channel_id} is not paused; nothing to do", markup=False)
+            return
+        waiting = _channel_pending(session, channel_id)
+    out.print(
+        f"resumed {channel_id}: {waiting} kept message(s) go out at the next send "
+        "(within seconds while `skywatch run` is running)",
+        markup=False,
+    )
+
+
+def _channel_pending(session: Any, channel_id: str) -> int:
+    from sqlalchemy import func, select
+
+    from bot.store.schema import OutboxRow
+
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                OutboxRow.channel_id == channel_id, OutboxRow.status == "pending"
+            )
+        )
+    )
 
 
 cli.add_command(backtest_command)

@@ -110,3 +110,84 @@ def test_backtest_on_a_missing_file_exits_2_without_a_traceback(tmp_path: Path) 
     result = skywatch("backtest", str(tmp_path / "nope.jsonl"))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+# -- channel list / resume ------------------------------------------------------------------
+
+PAUSED, RUNNING = "slack:C0GONE", "telegram:-1001234"
+
+
+@pytest.fixture
+def channels_config(tmp_path: Path) -> Path:
+    """A configuration whose store has a paused Slack channel with 2 kept alerts."""
+    from datetime import UTC, datetime
+
+    from bot.config import load_config
+    from bot.store import channels as channel_store
+    from bot.store import outbox
+    from bot.store.db import Database
+
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        "settings:\n  data_dir: state\n"
+        "topics:\n  ships:\n    concepts:\n      ship: [zeppelin]\n    any: [ship]\n"
+        "  trains:\n    concepts:\n      train: [locomotive]\n    any: [train]\n"
+        f"channels:\n  - {{id: '{PAUSED}', follows: [ships, trains], admin: true}}\n"
+        f"  - {{id: '{RUNNING}', mode: digest}}\n",
+        encoding="utf-8",
+    )
+    loaded = load_config(config)
+    database = Database(loaded.database_url)
+    database.upgrade()
+    now = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+    with database.write() as session:
+        channel_store.sync_channels(session, loaded.channels(), now)
+        for n in range(2):
+            outbox.enqueue(session, channel_id=PAUSED, kind="alert", dedup_key=f"a{n}",
+                           payload={"title": "t"}, now=now)  # fmt: skip
+        outbox.enqueue(session, channel_id=RUNNING, kind="report", dedup_key="r",
+                       payload={"text": "hi"}, now=now)  # fmt: skip
+        channel_store.pause_channel(session, PAUSED, "channel_not_found", now)
+    database.dispose()
+    return config
+
+
+def test_channel_list_shows_follows_pauses_and_waiting_messages(channels_config: Path) -> None:
+    result = skywatch("--config", str(channels_config), "channel", "list", env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("│")[1:-1] for line in result.stdout.splitlines() if "│" in line]
+    cells = {row[0].strip(): [c.strip() for c in row[1:]] for row in rows}
+    assert cells[PAUSED] == [
+        "slack",
+        "instant, admin",
+        "ships, trains",
+        "channel_not_found (since 2026-11-27 03:00 UTC)",
+        "2",
+    ]
+    assert cells[RUNNING] == ["telegram", "digest", "all topics", "", "1"]
+
+
+def test_channel_resume_sends_the_kept_messages_again(channels_config: Path) -> None:
+    result = skywatch("--config", str(channels_config), "channel", "resume", PAUSED)
+    assert result.returncode == 0, result.stderr
+    assert f"resumed {PAUSED}: 2 kept message(s) go out at the next send" in result.stdout
+    listed = skywatch("--config", str(channels_config), "channel", env={"COLUMNS": "200"})
+    assert "channel_not_found" not in listed.stdout
+    again = skywatch("--config", str(channels_config), "channel", "resume", PAUSED)
+    assert again.returncode == 0
+    assert f"{PAUSED} is not paused; nothing to do" in again.stdout
+
+
+def test_channel_resume_of_an_unknown_channel_exits_1(channels_config: Path) -> None:
+    result = skywatch("--config", str(channels_config), "channel", "resume", "slack:C0NOPE")
+    assert result.returncode == 1
+    assert f"no channel 'slack:C0NOPE' (known: {PAUSED}, {RUNNING})" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_channel_list_before_the_first_run_says_why_it_is_empty(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text("settings:\n  data_dir: state\n")
+    result = skywatch("--config", str(config), "channel", "list")
+    assert result.returncode == 0, result.stderr
+    assert "no channels yet" in result.stdout
