@@ -15,6 +15,7 @@ from sqlalchemy import update
 from bot.config import ChannelSpec
 from bot.notify.digest import enqueue_due_digests
 from bot.notify.sender import QuietPolicy
+from bot.store.db import Database
 from bot.store.schema import Channel
 from bot.update import enqueue_report
 from tests.fakes.slack_api import FakeSlackAPI
@@ -38,7 +39,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def world(
-    database: object, clock: Clock, slack_api: FakeSlackAPI, telegram_api: FakeTelegramAPI
+    database: Database, clock: Clock, slack_api: FakeSlackAPI, telegram_api: FakeTelegramAPI
 ) -> AsyncIterator[World]:
     w = World(database, clock, slack_api, telegram_api)
     w.channels(KYIV)

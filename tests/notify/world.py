@@ -191,9 +191,11 @@ class World:
         with self.db.read() as s:
             return list(s.scalars(select(OutboxRow).order_by(OutboxRow.id)))
 
-    def story_of(self, guid: str) -> int | None:
+    def story_of(self, report: str) -> int | None:
+        """The story of the stored item of a labelled report (found by its title)."""
+        title = self.stories[report]["title"]
         with self.db.read() as s:
-            return s.scalar(select(ItemRow.story_id).where(ItemRow.key == guid))
+            return s.scalar(select(ItemRow.story_id).where(ItemRow.title == title))
 
     def story_sizes(self) -> list[int]:
         with self.db.read() as s:
