@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.config import FeedSpec
@@ -176,7 +177,28 @@ def record_success(
         values["last_new_item_at"] = now
     if moved_to and session.scalar(select(Feed.id).where(Feed.url == moved_to)) is None:
         values["url"] = moved_to
-    session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
+    _update_feed(session, feed_id, values)
+
+
+#: the feed's id in `_UPDATE_FEED`; a name no column has, so SET can use the column names
+_FEED_ID = "feed_id_"
+#: values passed at execution time become the SET clause: one statement for every call,
+#: served by SQLAlchemy's compiled cache (this runs once per feed per cycle)
+_FEEDS = cast(Table, Feed.__table__)
+_UPDATE_FEED = update(_FEEDS).where(_FEEDS.c.id == bindparam(_FEED_ID))
+
+
+def _update_feed(session: Session, feed_id: int, values: dict[str, object]) -> None:
+    """UPDATE one feed row, keeping the session's view of it consistent.
+
+    Pending ORM changes are flushed first (so they cannot land after this and
+    undo it), and a loaded copy of the row is expired, so it reloads when read.
+    """
+    session.flush()
+    session.connection().execute(_UPDATE_FEED, {_FEED_ID: feed_id, **values})
+    loaded = session.identity_map.get(session.identity_key(Feed, feed_id))
+    if loaded is not None:
+        session.expire(loaded)
 
 
 def record_error(

@@ -50,6 +50,24 @@ def test_due_feeds_are_those_whose_time_has_come(database: Database) -> None:
     assert next(f for f in later if f.id == due[0].id).etag == '"v1"'
 
 
+def test_success_is_seen_by_a_feed_loaded_in_the_same_session(database: Database) -> None:
+    """record_success writes past the ORM; a loaded row must neither go stale nor win later."""
+    with database.write() as s:
+        feed = feed_store.add_feed(s, "https://a.example/f", NOW)
+        feed_store.record_error(
+            s, feed.id, now=NOW, error="boom", next_check_at=NOW, permanent=False, report_after=1
+        )
+        feed.name = "Renamed"  # a pending change, flushed before the update
+        later = NOW + timedelta(hours=1)
+        feed_store.record_success(s, feed.id, now=later, next_check_at=later, etag='"v2"')
+        assert (feed.status, feed.consecutive_errors, feed.last_error) == ("active", 0, None)
+        assert (feed.etag, feed.error_reported, feed.name) == ('"v2"', False, "Renamed")
+    with database.read() as s:
+        (health,) = feed_store.feed_health(s)
+    assert (health.status, health.consecutive_errors, health.name) == ("active", 0, "Renamed")
+    assert health.next_check_at.replace(tzinfo=UTC) == NOW + timedelta(hours=1)
+
+
 def test_errors_count_up_and_report_once(database: Database) -> None:
     with database.write() as s:
         feed_store.sync_feeds(s, specs("https://a.example/1"), NOW)
