@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -36,6 +36,8 @@ TELEGRAM_LIMIT = 4000
 SLACK_SECTION_LIMIT = 2900
 SLACK_MAX_BLOCKS = 45
 SLACK_MESSAGE_LIMIT = 11000
+
+T = TypeVar("T")
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _SPACE = re.compile(r"\s+")
@@ -228,25 +230,39 @@ def _followup_heading(sources: list[SourceView]) -> str:
 
 def slack_followup(payload: dict[str, Any]) -> SlackMessage:
     sources, more = followup_view(payload)
-    lines = [f"*{fit(_followup_heading(sources), 400, slack_escape)}*"]
+    lines = []
     for src in sources:
         feed = fit(src.feed, 100, slack_escape)
         lines.append(f"• {slack_link(src.link, src.title, 200)}" + (f" — {feed}" if feed else ""))
-    if more:
-        lines.append(f"…and {more} more")
-    text = fit(_followup_heading(sources), 500, slack_escape)
-    return SlackMessage(text=text, blocks=(_section("\n".join(lines)),))
+    heading = f"*{fit(_followup_heading(sources), 400, slack_escape)}*"
+    text = _bounded(heading, lines, more, SLACK_SECTION_LIMIT)
+    fallback = fit(_followup_heading(sources), 500, slack_escape)
+    return SlackMessage(text=fallback, blocks=(_section(text),))
 
 
 def telegram_followup(payload: dict[str, Any]) -> str:
     sources, more = followup_view(payload)
-    lines = [f"<b>{fit(_followup_heading(sources), 400, tg_escape)}</b>"]
+    lines = []
     for src in sources:
         feed = fit(src.feed, 100, tg_escape)
         lines.append(f"• {tg_link(src.link, src.title, 200)}" + (f" — {feed}" if feed else ""))
+    heading = f"<b>{fit(_followup_heading(sources), 400, tg_escape)}</b>"
+    return _bounded(heading, lines, more, TELEGRAM_LIMIT)
+
+
+def _bounded(heading: str, lines: list[str], more: int, limit: int) -> str:
+    """The heading and as many whole lines as fit in `limit`; the rest counted as "more"."""
+    kept, used = [heading], utf16_len(heading)
+    reserve = 30  # for the "…and K more" line
+    for i, line in enumerate(lines):
+        if used + 1 + utf16_len(line) > limit - reserve:
+            more += len(lines) - i
+            break
+        kept.append(line)
+        used += 1 + utf16_len(line)
     if more:
-        lines.append(f"…and {more} more")
-    return "\n".join(lines)
+        kept.append(f"…and {more} more")
+    return "\n".join(kept)
 
 
 def console_followup(payload: dict[str, Any]) -> str:
@@ -293,17 +309,12 @@ def _slack_digest_line(item: dict[str, Any]) -> str:
 
 def _slack_messages(blocks: list[dict[str, Any]], fallback: str) -> list[SlackMessage]:
     """Group blocks into messages under the block-count and total-size limits."""
-    messages: list[list[dict[str, Any]]] = [[]]
-    size = 0
-    for block in blocks:
-        length = utf16_len(block["text"]["text"])
-        if messages[-1] and (
-            len(messages[-1]) >= SLACK_MAX_BLOCKS or size + length > SLACK_MESSAGE_LIMIT
-        ):
-            messages.append([])
-            size = 0
-        messages[-1].append(block)
-        size += length
+    messages = split_greedy(
+        blocks,
+        lambda block: utf16_len(block["text"]["text"]),
+        SLACK_MESSAGE_LIMIT,
+        max_count=SLACK_MAX_BLOCKS,
+    ) or [[]]
     total = len(messages)
     base = fit(clean(fallback), 500, slack_escape)
     return [
@@ -425,20 +436,39 @@ def pack(lines: Iterable[str], limit: int, escape: Callable[[str], str] | None) 
     into pieces before escaping); without it, lines are finished markup, each
     already short enough.
     """
-    chunks: list[str] = []
-    current: list[str] = []
-    size = 0
-    for line in _pieces(lines, limit, escape):
-        length = utf16_len(line) + (1 if current else 0)
-        if current and size + length > limit:
-            chunks.append("\n".join(current))
-            current, size = [], 0
-            length = utf16_len(line)
-        current.append(line)
-        size += length
-    if current and any(current):
-        chunks.append("\n".join(current))
-    return chunks
+    groups = split_greedy(_pieces(lines, limit, escape), utf16_len, limit, separator=1)
+    return ["\n".join(group) for group in groups if any(group)]
+
+
+def split_greedy(
+    items: Iterable[T],
+    size: Callable[[T], int],
+    limit: int,
+    *,
+    separator: int = 0,
+    max_count: int | None = None,
+) -> list[list[T]]:
+    """Items in order, in as few groups as the greedy rule gives: a group ends when the
+    next item would take it over `limit` (counting `separator` between items) or over
+    `max_count` items. An item over the limit on its own gets a group of its own.
+
+    The one splitting rule for every message: lines into Telegram messages and Slack
+    sections, blocks into Slack messages.
+    """
+    groups: list[list[T]] = []
+    current: list[T] = []
+    used = 0
+    for item in items:
+        length = size(item)
+        full = max_count is not None and len(current) >= max_count
+        if current and (full or used + separator + length > limit):
+            groups.append(current)
+            current, used = [], 0
+        used += length + (separator if current else 0)
+        current.append(item)
+    if current:
+        groups.append(current)
+    return groups
 
 
 def _pieces(lines: Iterable[str], limit: int, escape: Callable[[str], str] | None) -> Iterable[str]:

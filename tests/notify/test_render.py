@@ -245,3 +245,46 @@ def test_an_empty_report_still_renders_a_message(payload: dict[str, Any]) -> Non
     assert slack.blocks[0]["text"]["text"] == "(empty report)"
     assert render.render_telegram("report", payload, "UTC") == ["(empty report)"]
     assert render.console_text("report", payload, "UTC") == "!! (empty report)"
+
+
+@pytest.mark.parametrize(("text", "link"), CASES, ids=[f"case{i}" for i in range(len(CASES))])
+def test_hostile_follow_ups_render_safely_everywhere(text: str, link: str | None) -> None:
+    source = {"title": text, "link": link, "feed": text[:300], "published_at": "x"}
+    payload = alert(sources=[source] * 30)
+    assert_safe_slack(render.render_slack("thread", payload, "UTC"))
+    assert_safe_telegram(render.render_telegram("thread", payload, "UTC"))
+    console = render.console_text("thread", payload, "UTC")
+    assert "\x1b" not in console and "\x07" not in console
+
+
+def test_a_follow_up_lists_its_new_sources_and_counts_the_rest() -> None:
+    sources = [
+        {"title": f"Report {i}", "link": f"https://n{i}.example/a", "feed": f"Outlet {i}"}
+        for i in range(12)
+    ]
+    (slack,) = render.render_slack("thread", alert(sources=sources), "UTC")
+    assert slack.text.startswith("Also reported by Outlet 0, Outlet 1,")
+    body = slack.blocks[0]["text"]["text"]
+    assert "• <https://n9.example/a|Report 9> — Outlet 9" in body
+    assert "Report 10" not in body and body.endswith("…and 2 more")
+    (tg,) = render.render_telegram("thread", alert(sources=sources[:1]), "UTC")
+    assert tg == (
+        '<b>Also reported by Outlet 0</b>\n• <a href="https://n0.example/a">Report 0</a> — Outlet 0'
+    )
+
+
+@pytest.mark.parametrize(
+    ("sizes", "limit", "separator", "max_count", "groups"),
+    [
+        pytest.param([3, 3, 3], 7, 1, None, [[3, 3], [3]], id="separator counts"),
+        pytest.param([3, 3, 3], 6, 0, None, [[3, 3], [3]], id="exactly full"),
+        pytest.param([9, 1, 1], 5, 0, None, [[9], [1, 1]], id="oversized alone"),
+        pytest.param([1] * 5, 100, 0, 2, [[1, 1], [1, 1], [1]], id="count limit"),
+        pytest.param([], 5, 0, None, [], id="nothing"),
+    ],
+)
+def test_split_greedy(
+    sizes: list[int], limit: int, separator: int, max_count: int | None, groups: list[list[int]]
+) -> None:
+    got = render.split_greedy(sizes, lambda n: n, limit, separator=separator, max_count=max_count)
+    assert got == groups
