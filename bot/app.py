@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import datetime
 from types import TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.chat.commands import Commands
 from bot.chat.digest_now import make_digest_now
@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 class App:
     """Skywatch, assembled: store, pipeline, notifiers and scheduler."""
 
+    #: how long a stop waits for a running poll, send or digest before cutting it short
+    STOP_GRACE_S = 10.0
+
     def __init__(
         self,
         config: Config,
@@ -63,6 +66,8 @@ class App:
         self.notifiers: dict[str, Notifier] = {}
         self._stack = AsyncExitStack()
         self._stopping = asyncio.Event()
+        #: the scheduler's jobs running now (a stop lets them finish, within STOP_GRACE_S)
+        self._jobs: set[asyncio.Task[Any]] = set()
         self.pipeline: Pipeline | None = None
         self.commands: Commands | None = None
 
@@ -192,7 +197,9 @@ class App:
                 await self._stopping.wait()
                 log.info("stopping")
         finally:
-            scheduler.shutdown(wait=False)
+            scheduler.pause()  # no new runs; the running ones may finish
+            await self._finish_jobs()
+            scheduler.shutdown(wait=False)  # cancels what is still running
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError):
                     loop.remove_signal_handler(sig)
@@ -217,17 +224,31 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def _finish_jobs(self) -> None:
+        if self._jobs:
+            await asyncio.wait(set(self._jobs), timeout=self.STOP_GRACE_S)
+
     def stop(self) -> None:
         self._stopping.set()
 
     def _guarded(self, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
-        """A job wrapper that logs failures instead of killing the scheduler's job."""
+        """A job wrapper that logs failures instead of killing the scheduler's job, and
+        lets a shutdown wait for the running jobs (`_finish_jobs`)."""
 
         async def run() -> None:
+            task = asyncio.current_task()
+            assert task is not None  # APScheduler runs coroutine jobs as tasks
+            self._jobs.add(task)
             try:
                 await job()
+            except asyncio.CancelledError:
+                # Not re-raised: APScheduler would log the shutdown as a crash, traceback and all.
+                # Every job is safe to cut short: the next start picks up where it stopped.
+                log.warning("job %s was cut short by the shutdown", job.__name__)
             except Exception:
                 log.exception("job %s failed; it runs again at its next tick", job.__name__)
+            finally:
+                self._jobs.discard(task)
 
         run.__name__ = job.__name__
         return run

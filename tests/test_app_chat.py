@@ -26,6 +26,7 @@ from bot.app import App
 from bot.chat.commands import Commands
 from bot.chat.serve import ChatPlan, chat_plan, describe_failure, start_chat
 from bot.config import Config, load_config
+from bot.store import outbox
 from tests.chat.fake_bot_api import TOKEN, FakeBotAPI, message_id, update
 from tests.fakes.slack_api import FakeSlackAPI
 
@@ -45,12 +46,15 @@ TOPICS_YAML = """topics:
 """
 
 
-def write_config(directory: Path, settings: Mapping[str, object] = (), feeds: str = "[]") -> Path:
-    """A feeds.yaml with two topics, the console channel and the given settings."""
+def write_config(
+    directory: Path, settings: Mapping[str, object] = (), feeds: str = "[]", channels: str = "[]"
+) -> Path:
+    """A feeds.yaml with two topics, the given settings, feeds and channels (none: the console)."""
     lines = ["settings:", "  data_dir: state"]
     lines += [f"  {key}: {value}" for key, value in dict(settings).items()]
+    lines += [f"feeds: {feeds}", f"channels: {channels}"]
     path = directory / "feeds.yaml"
-    path.write_text("\n".join(lines) + f"\nfeeds: {feeds}\n{TOPICS_YAML}", encoding="utf-8")
+    path.write_text("\n".join(lines) + f"\n{TOPICS_YAML}", encoding="utf-8")
     return path
 
 
@@ -525,3 +529,28 @@ async def test_socket_mode_connects_and_answers_over_the_socket(tmp_path: Path) 
             assert "air-defense" in ack_text(ack["payload"])
     finally:
         await fake.close()
+
+
+async def test_a_stop_cuts_a_hanging_delivery_short_without_a_traceback(
+    tmp_path: Path, slack_fake: FakeSlackAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack_fake.inject("chat.postMessage", "hang")
+    env = {"SLACK_BOT_TOKEN": SLACK_TOKEN, "SKYWATCH_SLACK_API_URL": slack_fake.url}
+    config = load_config(write_config(tmp_path, channels="[{id: 'slack:C1'}]"), env=env)
+    async with App(config, console=io.StringIO()) as app:
+        app.STOP_GRACE_S = 0.3
+        with app.db.write() as session:
+            outbox.enqueue(
+                session,
+                channel_id="slack:C1",
+                kind="report",
+                dedup_key="r1",
+                payload={"text": "feed down"},
+                now=app.clock(),
+            )
+        task = asyncio.create_task(app.run_forever())
+        await wait_for(lambda: any(m == "chat.postMessage" for m, _ in slack_fake.calls))
+        app.stop()
+        await asyncio.wait_for(task, 5)
+    assert "job send was cut short by the shutdown" in caplog.text
+    assert errors(caplog) == [] and not [r for r in caplog.records if r.exc_info]
