@@ -144,14 +144,15 @@ class Fake:
             return []
 
     def stop(self) -> None:
+        # A clean exit is tested in tests/notify/test_fakes.py; here it is only clean-up.
         self.proc.send_signal(signal.SIGINT)
         try:
-            self.proc.wait(timeout=10)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            assert self.proc.stdout is not None
-            self.proc.stdout.close()
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
 
 
 @pytest.fixture
