@@ -34,6 +34,18 @@ in a word:
     *abwehr        the end of a word: Flugabwehr, Luftabwehr
     air defense    also matches air-defense, air–defense and airdefense
     パトリオット    Japanese and Chinese terms match anywhere: no word boundaries
+    stellt ... ein a gap: German separable verbs ("stellt die Lieferungen ein")
+    (nimmt|nehmen) ... wieder auf
+                   a whole term in brackets is a choice: nimmt, nehmen
+
+A term with gaps (`...` or `…`, up to three parts) matches when its parts
+come in order in one clause (a sentence end, a colon or a dash with spaces
+ends a clause), at most 12 words apart, and the last part closes the clause:
+punctuation, the end of the title or summary, or a conjunction (und, oder,
+and...) follows it. So "stellt ... ein" finds "Die USA stellen die Lieferungen
+vorerst ein." but not "stellt ein neues Paket vor". Each part is a term of
+its own (stems and endings work); Japanese and Chinese parts are refused,
+since those terms match anywhere anyway (use `near:` for context).
 
 **Concepts** are either a list of terms or a mapping with `terms` and:
 
@@ -67,7 +79,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.match.text import parse_term
+from bot.match.text import parse_parts
 
 Window = tuple[Literal["sentence", "words", "chars", "field", "item"], int]
 
@@ -109,7 +121,7 @@ class ConceptSpec(BaseModel):
     @classmethod
     def _compile_terms(cls, terms: list[str]) -> list[str]:
         for term in terms:
-            parse_term(term)  # raises ValueError naming the term
+            parse_parts(term)  # raises ValueError naming the term
         return terms
 
     @field_validator("within")

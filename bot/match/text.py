@@ -25,6 +25,8 @@ ends must sit in the text:
     drone(s)       an optional ending; attack(s|ed|ing) lists endings
     defen(c|s)e    inside a term, a choice of spellings
     パトリオット    Japanese and Chinese terms match anywhere (no word boundaries)
+    stellt ... ein a term with gaps: `parse_parts` compiles each part, and
+                   bot/match/hits.py joins their hits (German separable verbs)
 """
 
 from __future__ import annotations
@@ -217,8 +219,9 @@ def _expand(raw: str, body: str) -> list[str]:
             continue
         options = part.split("|")
         # drone(s) and attack(s|ed|ing) read as optional endings; inside a
-        # term, defen(c|s)e is a choice between spellings
-        at_end = i == len(parts) - 2 and not parts[-1]
+        # term, defen(c|s)e is a choice between spellings, and so is a whole
+        # term in brackets: (nimmt|nehmen)
+        at_end = i == len(parts) - 2 and not parts[-1] and any(parts[:i])
         choices.append(["", *options] if len(options) == 1 or at_end else options)
     variants = ["".join(combo) for combo in itertools.product(*choices)]
     if len(variants) > MAX_VARIANTS:
@@ -226,7 +229,67 @@ def _expand(raw: str, body: str) -> list[str]:
     return variants
 
 
+#: "stellt ... ein": the words between two parts of a term (… folds to ...)
+_GAP_RE = re.compile(r"\s*(?:\.\.\.|…)\s*")
+#: parts of a term with gaps: "nimmt ... wieder auf" has two, more is a mistake
+MAX_PARTS = 3
+
+
+def parse_parts(raw: str) -> list[list[TermPattern]]:
+    """Compile a term that may have gaps: `stellt ... ein` -> patterns of each part.
+
+    A term without `...` is one part (see `parse_term`). ValueError says what
+    is wrong, naming the term.
+    """
+    if not _GAP_RE.search(raw):
+        return [parse_term(raw)]
+    parts = _GAP_RE.split(raw.strip())
+    if any(not part.strip("*") for part in parts):
+        raise ValueError(
+            f"term {raw!r}: '...' stands for the words between two parts of a term;"
+            " write words on both sides (stellt ... ein)"
+        )
+    if len(parts) > MAX_PARTS:
+        raise ValueError(f"term {raw!r}: at most {MAX_PARTS} parts (nimmt ... wieder auf)")
+    compiled = [parse_term(part) for part in parts]
+    if any(has_unspaced_script(p.key) for patterns in compiled for p in patterns):
+        raise ValueError(
+            f"term {raw!r}: '...' needs words with spaces between them; Japanese and"
+            " Chinese terms match anywhere (use near: and within: for context)"
+        )
+    return compiled
+
+
 _SENTENCE_END_RE = re.compile(r"[.!?;]+(?=\s|$)|[。！？\x00]")
+#: where a clause ends, for the parts of a term with gaps: a sentence end, a
+#: colon, or a dash with spaces (folded to DASH)
+_CLAUSE_END_RE = re.compile(r"[.!?;:]+(?=\s|$)|[。！？\x00]")
+#: what may follow the last part of a term with gaps: punctuation...
+_CLOSERS = frozenset(".,;:!?)]}»\"'…\x00")
+#: ...or a word that starts the next clause (folded)
+CONJUNCTIONS = frozenset(
+    [
+        *("und", "oder", "aber", "sondern", "denn", "doch", "weil", "da", "dass", "nachdem"),
+        *("bis", "sobald", "wenn", "als", "um", "während", "obwohl"),
+        *("and", "or", "but", "as", "after", "while", "until", "because", "amid"),
+        *("і", "й", "та", "але", "бо", "поки", "и", "а", "но", "пока"),
+    ]
+)
+
+
+def clause_breaks(text: str) -> list[int]:
+    """Positions where a clause ends, for `bisect` (like `sentence_breaks`)."""
+    return [m.end() for m in _CLAUSE_END_RE.finditer(text)]
+
+
+def ends_clause(text: str, end: int) -> bool:
+    """Whether the word ending at `end` closes its clause (German: "stellt ... ein.")."""
+    while end < len(text) and is_word_char(text[end]):
+        end += 1  # a stem part (stell*) ends with its word
+    rest = text[end : end + 24].lstrip(" ")
+    if not rest or rest[0] in _CLOSERS:
+        return True
+    return rest.split(" ", 1)[0].rstrip(",.;:!?") in CONJUNCTIONS
 
 
 def sentence_breaks(text: str) -> list[int]:

@@ -19,13 +19,14 @@ from typing import Literal, NamedTuple
 import ahocorasick
 
 from bot.errors import RuleError
+from bot.match.hits import Gap, RawHit, join_gaps, longest, part_code, widen
 from bot.match.spec import TopicSpec, Window
 from bot.match.text import (
     UNSPACED_START,
     Folded,
+    clause_breaks,
     fold,
-    is_word_char,
-    parse_term,
+    parse_parts,
     sentence_breaks,
     sentence_of,
     words_between,
@@ -66,15 +67,7 @@ class _Entry(NamedTuple):
     """What one automaton key means for one topic's concept."""
 
     topic: int
-    concept: int
-    term: str
-
-
-class _RawHit(NamedTuple):
-    """A hit in the folded, joined text (tuples: the scan makes many of these)."""
-
-    start: int
-    end: int
+    #: the concept's index, or a part of a term with gaps (hits.part_code)
     concept: int
     term: str
 
@@ -89,6 +82,7 @@ class _Scan:
     title_len: int
     summary_offset: int
     _breaks: list[int] | None = None
+    _clauses: list[int] | None = None
 
     def field_of(self, position: int) -> Field:
         return "title" if position < self.title_len else "summary"
@@ -98,14 +92,23 @@ class _Scan:
             self._breaks = sentence_breaks(self.folded.text)
         return sentence_of(self._breaks, position)
 
+    def clause(self, position: int) -> int:
+        if self._clauses is None:
+            self._clauses = clause_breaks(self.folded.text)
+        return sentence_of(self._clauses, position)
+
 
 class TopicMatcher:
     """Matches items against every configured topic in one pass."""
 
-    def __init__(self, topics: tuple[_Topic, ...], automaton: ahocorasick.Automaton) -> None:
+    def __init__(
+        self, topics: tuple[_Topic, ...], automaton: ahocorasick.Automaton, gaps: tuple[Gap, ...]
+    ) -> None:
         self._topics = topics
         self._automaton = automaton
         self._empty = len(automaton) == 0
+        #: terms with gaps, numbered across topics (see hits.part_code)
+        self._gaps = gaps
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -116,19 +119,25 @@ class TopicMatcher:
     def compile(cls, topics: Mapping[str, TopicSpec]) -> TopicMatcher:
         """Build the matcher; RuleError names the topic and term that cannot compile."""
         compiled: list[_Topic] = []
+        gaps: list[Gap] = []
         keys: dict[str, dict[tuple[bool, bool], list[_Entry]]] = {}
         for index, (name, spec) in enumerate(topics.items()):
             compiled.append(_compile_topic(name, spec))
             for concept_index, (concept_name, concept) in enumerate(spec.concepts.items()):
                 for term in concept.terms:
                     try:
-                        patterns = parse_term(term)
+                        parts = parse_parts(term)
                     except ValueError as e:
                         raise RuleError(f"topic {name!r}: concept {concept_name!r}: {e}") from None
-                    for pattern in patterns:
-                        shape = (pattern.left_free, pattern.right_free)
-                        shapes = keys.setdefault(pattern.key, {})
-                        shapes.setdefault(shape, []).append(_Entry(index, concept_index, term))
+                    if len(parts) > 1:
+                        gaps.append(Gap(concept_index, term, len(parts)))
+                    for part, patterns in enumerate(parts):
+                        # a part of a term with gaps counts once join_gaps settles it
+                        code = concept_index if len(parts) == 1 else part_code(len(gaps) - 1, part)
+                        for pattern in patterns:
+                            shape = (pattern.left_free, pattern.right_free)
+                            shapes = keys.setdefault(pattern.key, {})
+                            shapes.setdefault(shape, []).append(_Entry(index, code, term))
         automaton = ahocorasick.Automaton()
         for key, shapes in keys.items():
             value = tuple(
@@ -137,7 +146,7 @@ class TopicMatcher:
             automaton.add_word(key, (len(key), value))
         if keys:
             automaton.make_automaton()
-        return cls(tuple(compiled), automaton)
+        return cls(tuple(compiled), automaton, tuple(gaps))
 
     def match_item(self, item: Item) -> list[Match]:
         """Match a normalized item (title and summary)."""
@@ -160,18 +169,20 @@ class TopicMatcher:
         for topic_index in sorted(per_topic):
             topic = self._topics[topic_index]
             hits = per_topic[topic_index]
+            if self._gaps:
+                hits = join_gaps(folded.text, hits, self._gaps, scan.clause)
             if not _could_match(topic, hits):
                 continue
-            hits = _widen(folded.text, hits)
-            match = _evaluate(topic, scan, _longest(hits), title, summary)
+            hits = widen(folded.text, hits)
+            match = _evaluate(topic, scan, longest(hits), title, summary)
             if match is not None:
                 matches.append(match)
         return matches
 
-    def _scan(self, text: str) -> dict[int, list[_RawHit]]:
+    def _scan(self, text: str) -> dict[int, list[RawHit]]:
         """All hits that respect their word boundaries, grouped by topic."""
         # the hot loop: word-boundary checks are inlined (see text.is_word_char)
-        per_topic: dict[int, list[_RawHit]] = {}
+        per_topic: dict[int, list[RawHit]] = {}
         size = len(text)
         for last, (length, shapes) in self._automaton.iter(text):
             end = last + 1
@@ -184,34 +195,13 @@ class TopicMatcher:
                 if (word_before and not left_free) or (word_after and not right_free):
                     continue
                 for topic, concept, term in entries:
-                    hit = _RawHit(start, end, concept, term)
+                    hit = RawHit(start, end, concept, term)
                     hits = per_topic.get(topic)
                     if hits is None:
                         per_topic[topic] = [hit]
                     else:
                         hits.append(hit)
         return per_topic
-
-
-def _widen(text: str, hits: list[_RawHit]) -> list[_RawHit]:
-    """Widen every hit to whole words before overlaps are settled.
-
-    A compound is one unit: "Lieferstopp" is a supply hit and a halt hit of
-    the same span, so neither hides the other; and highlights cover ракетами,
-    not ракет.
-    """
-    return [
-        hit._replace(start=w[0], end=w[1]) for hit in hits for w in [_whole_word(text, *hit[:2])]
-    ]
-
-
-def _whole_word(text: str, start: int, end: int) -> tuple[int, int]:
-    """Widen a stem or infix hit to its whole word (ракет* -> ракетами), for highlighting."""
-    while start > 0 and is_word_char(text[start - 1]):
-        start -= 1
-    while end < len(text) and is_word_char(text[end]):
-        end += 1
-    return start, end
 
 
 def _compile_topic(name: str, spec: TopicSpec) -> _Topic:
@@ -243,7 +233,7 @@ def _compile_topic(name: str, spec: TopicSpec) -> _Topic:
     )
 
 
-def _could_match(topic: _Topic, hits: list[_RawHit]) -> bool:
+def _could_match(topic: _Topic, hits: list[RawHit]) -> bool:
     """A cheap first look: context and overlaps only ever remove hits."""
     present = {hit.concept for hit in hits}
     if not topic.all_of <= present:
@@ -251,24 +241,7 @@ def _could_match(topic: _Topic, hits: list[_RawHit]) -> bool:
     return not topic.any_of or not topic.any_of.isdisjoint(present)
 
 
-def _longest(hits: list[_RawHit]) -> list[_RawHit]:
-    """Drop hits inside a longer hit: "attack drones" (a weapon) hides "attack"."""
-    if len(hits) < 2:
-        return hits
-    hits.sort(key=lambda h: (h.start, h.start - h.end))
-    kept: list[_RawHit] = []
-    reach_start, reach_end = -1, -1
-    for hit in hits:
-        inside = reach_start <= hit.start and hit.end <= reach_end
-        if inside and (hit.end - hit.start) < (reach_end - reach_start):
-            continue
-        kept.append(hit)
-        if hit.end > reach_end:
-            reach_start, reach_end = hit.start, hit.end
-    return kept
-
-
-def _in_context(topic: _Topic, hit: _RawHit, hits: list[_RawHit], scan: _Scan) -> bool:
+def _in_context(topic: _Topic, hit: RawHit, hits: list[RawHit], scan: _Scan) -> bool:
     """Whether a hit of a concept with `near` has a context hit within its window."""
     concept = topic.concepts[hit.concept]
     unit, size = concept.window
@@ -295,7 +268,7 @@ def _in_context(topic: _Topic, hit: _RawHit, hits: list[_RawHit], scan: _Scan) -
 
 
 def _evaluate(
-    topic: _Topic, scan: _Scan, hits: list[_RawHit], title: str, summary: str
+    topic: _Topic, scan: _Scan, hits: list[RawHit], title: str, summary: str
 ) -> Match | None:
     """Apply all / any / not / threshold to one topic's hits."""
     counted = [
@@ -321,7 +294,7 @@ def _evaluate(
     return Match(topic.name, score, shown, snippet(title, summary, shown))
 
 
-def _to_hit(topic: _Topic, hit: _RawHit, scan: _Scan) -> Hit:
+def _to_hit(topic: _Topic, hit: RawHit, scan: _Scan) -> Hit:
     start, end = scan.folded.original_span(hit.start, hit.end)
     field: Field = "title"
     if hit.start > scan.title_len:
