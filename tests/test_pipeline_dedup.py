@@ -388,7 +388,6 @@ async def test_a_gone_feed_stops_and_is_reported(bot: Bot, site: FeedSite) -> No
 # --- a feed that moves keeps its items' identity ----------------------------------------------
 
 
-@pytest.mark.xfail(reason="keys follow the feed URL (fixed next)", strict=True)
 async def test_a_moved_feed_does_not_alert_its_items_again(bot: Bot, site: FeedSite) -> None:
     """Relative guids and links resolve to new URLs after a 301; the items are the same."""
     feed_id = bot.add_feed(site.url("/feeds/old.xml"))

@@ -7,7 +7,9 @@ matcher:
   breaks, scripts and styles dropped, entities decoded), NFKC, whitespace folded;
 - `canonical_url`: one spelling per link (see TRACKING_PARAMS);
 - time: UTC, the fetch time when missing, never in the future;
-- identity: `key` = guid, else canonical link, else a content hash; and
+- identity: `key` = guid, else canonical link, else a content hash; a guid
+  or link the document writes as a relative reference is keyed as written, so
+  the key survives the feed moving to another address (identity.py); and
   `content_hash` over the normalized title and summary only, so a new date or
   a reordered feed never looks like an edit (reader `_hash_utils.py`).
 """
@@ -22,6 +24,7 @@ from html import unescape
 from html.parser import HTMLParser
 from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
+from bot.feeds.identity import ParsedItem
 from bot.types import Item, RawItem
 
 __all__ = [
@@ -147,7 +150,7 @@ def normalize_item(
     digest = content_hash(title, summary)
     guid = (raw.guid or "").strip()
     return Item(
-        key=guid or link or f"sha256:{digest}",
+        key=_written_key(raw, from_link=not guid) or guid or link or f"sha256:{digest}",
         title=title,
         link=link,
         summary=summary,
@@ -155,6 +158,19 @@ def normalize_item(
         content_hash=digest,
         lang=lang,
     )
+
+
+def _written_key(raw: RawItem, *, from_link: bool) -> str | None:
+    """The key of an item whose identity is relative, as the document writes it.
+
+    A relative link drops its fragment and tracking parameters like any link.
+    """
+    ref = raw.relative_ref if isinstance(raw, ParsedItem) else None
+    if not ref or not from_link:
+        return ref
+    path, _, query = ref.partition("#")[0].partition("?")
+    query = _clean_query(query)
+    return (f"{path}?{query}" if query else path) or None
 
 
 def content_hash(title: str, summary: str) -> str:

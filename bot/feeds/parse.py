@@ -36,6 +36,7 @@ import feedparser
 
 from bot.errors import NotAFeedError, ParseError
 from bot.feeds.discover import find_feed_links
+from bot.feeds.identity import PLACEHOLDER_BASE, is_relative, with_relative_ref
 from bot.types import ParsedFeed, RawItem
 
 __all__ = ["parse_fast", "parse_feed", "parse_json_feed", "parse_quick", "parse_with_feedparser"]
@@ -101,9 +102,40 @@ def parse_with_feedparser(
         link=dict.get(feed, "link"),
         lang=dict.get(feed, "language"),
         ttl_minutes=_int_or_none(dict.get(feed, "ttl")),
-        items=tuple(_raw_from_entry(e) for e in entries),
+        items=_with_written_refs(body, response_headers, entries),
         problem=problem,
     )
+
+
+def _with_written_refs(
+    body: bytes, response_headers: Mapping[str, str], entries: list[dict[str, Any]]
+) -> tuple[RawItem, ...]:
+    """Items, with the identity each entry's document alone gives it (identity.py).
+
+    feedparser does not say what a resolved id looked like, so when a base URL
+    could have made a relative identity absolute, the document is read a
+    second time without one (only here, on the slow path for unusual feeds).
+    """
+    raws = [_raw_from_entry(e) for e in entries]
+    # Relative identities come out relative (no base) or as http(s) URLs; ids
+    # like "tag:..." or "urn:..." cannot have been relative.
+    if not any(_could_be_relative(_identity(e)) for e in entries):
+        return tuple(raws)
+    placed = {**response_headers, "content-location": PLACEHOLDER_BASE}
+    again = feedparser.parse(io.BytesIO(body), response_headers=placed).get("entries") or []
+    if len(again) != len(raws):
+        return tuple(raws)
+    return tuple(with_relative_ref(r, _identity(e)) for r, e in zip(raws, again, strict=True))
+
+
+def _could_be_relative(identity: str) -> bool:
+    return bool(identity) and (identity.startswith("http") or is_relative(identity))
+
+
+def _identity(entry: dict[str, Any]) -> str:
+    """The guid, else the link, as feedparser gives them (normalize keys on the same)."""
+    guid = dict.get(entry, "id") or ""
+    return str(guid if guid.strip() else dict.get(entry, "link") or "")
 
 
 def _response_headers(headers: Mapping[str, str] | None, url: str | None) -> dict[str, str]:
@@ -193,11 +225,13 @@ def parse_json_feed(body: bytes, url: str | None = None) -> ParsedFeed:
 
 def _json_item(item: Mapping[str, Any], base: str) -> RawItem:
     guid = item.get("id")
-    return RawItem(
+    # the spec allows numbers here; ids are compared as text
+    guid_text = str(guid) if isinstance(guid, str | int) and not isinstance(guid, bool) else None
+    link = _str(item.get("url")) or _str(item.get("external_url"))
+    raw = RawItem(
         title=_str(item.get("title")),
-        link=_resolve(base, _str(item.get("url")) or _str(item.get("external_url"))),
-        # the spec allows numbers here; ids are compared as text
-        guid=str(guid) if isinstance(guid, str | int) and not isinstance(guid, bool) else None,
+        link=_resolve(base, link),
+        guid=guid_text,
         published=_iso_date(item.get("date_published")),
         updated=_iso_date(item.get("date_modified")),
         summary=_str(item.get("summary"))
@@ -205,6 +239,10 @@ def _json_item(item: Mapping[str, Any], base: str) -> RawItem:
         or _str(item.get("content_text")),
         author=_json_author(item),
     )
+    # ids are never resolved, so only an id-less item's link can be relative
+    if link and not (guid_text or "").strip() and is_relative(link):
+        return with_relative_ref(raw, _resolve(PLACEHOLDER_BASE, link))
+    return raw
 
 
 def _json_author(item: Mapping[str, Any]) -> str | None:
@@ -678,7 +716,7 @@ class _FastDoc:
         ctx: dict[str, Any] = {}
         about = item.get(_RDF_ABOUT)
         if about:
-            ctx["id"] = about
+            ctx["id"] = about  # never resolved: its own identity, wherever the feed lives
         titles = 0
         names_get, kinds_get = self.names.get, _KINDS.get
         simple, has_base = self.simple, self.has_base_attr
@@ -722,7 +760,7 @@ class _FastDoc:
                 raise _GiveUp(f"item element {name!r}")
         if titles != 1:
             self.check_titles(item, titles)
-        return RawItem(
+        raw = RawItem(
             title=ctx.get("title"),
             link=ctx.get("link"),
             guid=ctx.get("id"),
@@ -731,6 +769,9 @@ class _FastDoc:
             summary=ctx.get("summary"),
             author=ctx.get("author") or None,
         )
+        # the identity normalize keys on: the guid, else the link (identity.py)
+        written = ctx.get("id_written") if ctx.get("id") else ctx.get("link_written")
+        return with_relative_ref(raw, written) if written else raw
 
     def check_titles(self, item: etree._Element, titles: int) -> None:
         # Of several titles feedparser keeps the first non-empty one at the
@@ -801,27 +842,38 @@ class _FastDoc:
         if "href" in attrs:
             if len(el):
                 raise _GiveUp("link with children")
-            resolved = _urljoin(base or "", attrs["href"])
+            href = attrs["href"]
             if rel == "alternate" and _FPMixin.map_content_type(attrs["type"]) in _HTML_TYPES:
-                ctx["link"] = resolved
+                ctx["link"] = _urljoin(base or "", href)
+                ctx["link_written"] = self.written(el, href, lambda b, v: _urljoin(b, v))
             return
         text = _leaf_text(el)
-        if text:
-            text = _urljoin(base or "", text)
-        text = _finish(text)
-        if "&" in text:
-            text = _AMP_REF.sub(r"&\g<1>", text.replace("&amp;", "&"))
-        ctx["link"] = text
+        ctx["link"] = _link_text(base, text)
+        ctx["link_written"] = self.written(el, text, _link_text)
 
     def guid(self, el: etree._Element, base: str, ctx: dict[str, Any]) -> None:
         is_link = not el.keys() or _fp_attrs(el).get("ispermalink", "true") == "true"
-        value = _leaf_text(el)
-        if value and is_link:
-            value = _urljoin(base or "", value)
-        value = _finish(value)
+        text = _leaf_text(el)
+        value = _finish(_urljoin(base or "", text) if text and is_link else text)
         ctx["id"] = value
-        if is_link:
-            ctx.setdefault("link", value)
+        # an id feedparser does not resolve needs no written form: it is one already
+        ctx["id_written"] = self.written(el, text, _guid_text) if is_link and text else None
+        if is_link and "link" not in ctx:
+            ctx["link"], ctx["link_written"] = value, ctx["id_written"]
+
+    def written(self, el: etree._Element, text: str, finish: Any) -> str | None:
+        """A relative reference resolved against the placeholder (identity.py).
+
+        `finish(base, text)` is the handler's own resolution, here with the
+        document's xml:base chain on top of the placeholder instead of the URL.
+        """
+        if not is_relative(text):  # "" too: an empty href resolves to the base
+            return None
+        base = PLACEHOLDER_BASE
+        if self.has_base_attr:
+            for ancestor in reversed([el, *el.iterancestors()]):
+                base = self.element_base(ancestor, base)
+        return str(finish(base, text))
 
     def feed_info(self, root_name: str) -> dict[str, Any]:
         """Feed title, link, language and ttl (informational; not part of the item contract)."""
@@ -884,6 +936,21 @@ def _check_content_children(el: etree._Element) -> None:
         declared = _FPMixin.map_content_type(_fp_attrs(el).get("type", "text/html"))
         if declared.endswith("xml") and declared != "application/xhtml+xml":
             raise _GiveUp("XML-typed content with child elements")
+
+
+def _link_text(base: str, text: str) -> str:
+    """feedparser's text <link>: resolved, finished, and `&amp;` unescaped once."""
+    if text:
+        text = _urljoin(base or "", text)
+    text = _finish(text)
+    if "&" in text:
+        text = _AMP_REF.sub(r"&\g<1>", text.replace("&amp;", "&"))
+    return text
+
+
+def _guid_text(base: str, text: str) -> str:
+    """feedparser's permalink guid: resolved and finished."""
+    return _finish(_urljoin(base or "", text))
 
 
 def _leaf_text(el: etree._Element) -> str:
