@@ -6,8 +6,10 @@ go through `fold`, so a term matches whatever folds to the same string:
 - NFKC, then casefold: full-width Latin (ＰＡＴＲＩＯＴ), half-width katakana
   (ﾊﾟﾄﾘｵｯﾄ), ligatures and case all disappear; German ß becomes ss.
 - ё becomes е (Russian writes both), every apostrophe (’ ' ʼ ‘ `) becomes ',
-  every dash and hyphen becomes a space (so air-defense = air defense), and
-  the katakana middle dot ・ becomes a space.
+  a hyphen or dash inside a word becomes a space (air-defense = air defense,
+  IRIS‑T = IRIS T), one with a space beside it folds to DASH, a clause dash
+  that terms match only between their words ("air – defence") and that ends a
+  clause for terms with gaps; the katakana middle dot ・ becomes a space.
 - The katakana long vowel mark ー, soft hyphens and zero-width characters are
   dropped (インターセプター = インタセプタ).
 
@@ -37,6 +39,9 @@ import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 
+#: every hyphen and dash folds to this; between two words it becomes a space
+#: (air-defense = air defense), with a space beside it it stays: a clause dash
+DASH = "–"
 #: one-to-one replacements applied after NFKC + casefold (positions do not move)
 _ONE_TO_ONE = {
     "ё": "е",
@@ -46,14 +51,14 @@ _ONE_TO_ONE = {
     "`": "'",
     "´": "'",
     "ʹ": "'",
-    "-": " ",
-    "‐": " ",
-    "‑": " ",
-    "‒": " ",
-    "–": " ",
-    "—": " ",
-    "―": " ",
-    "−": " ",
+    "-": DASH,
+    "‐": DASH,
+    "‑": DASH,
+    "‒": DASH,
+    "–": DASH,
+    "—": DASH,
+    "―": DASH,
+    "−": DASH,
     "・": " ",
     "\t": " ",
     "\n": " ",
@@ -62,6 +67,7 @@ _ONE_TO_ONE = {
     "\v": " ",
 }
 _ONE_TO_ONE_RE = re.compile("[" + re.escape("".join(_ONE_TO_ONE)) + "]")
+_JOINING_DASH_RE = re.compile(r"(?<=\S)" + DASH + r"(?=\S)")
 #: characters that disappear entirely (positions move: see `Folded`)
 _DROP = "ー\u00ad\u200b\u200c\u200d\u2060\ufeff"
 _DROP_RE = re.compile("[" + _DROP + "]")
@@ -101,7 +107,7 @@ def fold(text: str) -> Folded:
         lowered = normal.casefold()
         # casefold only ever expands; equal length means one char per char
         if len(lowered) == len(text):
-            folded = _ONE_TO_ONE_RE.sub(_replace_one, lowered)
+            folded = _fold_dashes(_ONE_TO_ONE_RE.sub(_replace_one, lowered))
             if _DROP_RE.search(folded) is None:
                 return Folded(folded)
             return _drop_with_map(folded)
@@ -129,7 +135,14 @@ def _fold_slowly(text: str) -> Folded:
         out.append(piece)
         starts.extend([start] * len(piece))
         ends.extend([end] * len(piece))
-    return Folded("".join(out), tuple(starts), tuple(ends))
+    return Folded(_fold_dashes("".join(out)), tuple(starts), tuple(ends))
+
+
+def _fold_dashes(folded: str) -> str:
+    """A dash inside a word (air-defense, IRIS‑T) is a space; one beside a space stays DASH."""
+    if DASH not in folded:
+        return folded
+    return _JOINING_DASH_RE.sub(" ", folded)
 
 
 def _clusters(text: str) -> list[tuple[int, int]]:
@@ -191,18 +204,50 @@ def parse_term(raw: str) -> list[TermPattern]:
         raise ValueError(f"term {raw!r}: '*' may only start or end a term (ракет*, *abwehr*)")
     patterns: dict[str, TermPattern] = {}
     for variant in _expand(raw, body):
-        key = " ".join(fold_plain(variant).split())
+        key = " ".join(fold_plain(variant).replace(DASH, " ").split())
         if not key:
             raise ValueError(f"term {raw!r} has nothing left to match after folding")
         unspaced = has_unspaced_script(key)
         if right_free and not unspaced and len(key) < MIN_STEM:
             raise ValueError(f"term {raw!r}: a stem needs {MIN_STEM} letters or more before '*'")
         # "air defense" also matches the closed compound "airdefense"
-        for spelling in {key, key.replace(" ", "")}:
+        spellings = {key, key.replace(" ", "")}
+        if not unspaced:
+            spellings.update(_dashed(key))
+        for spelling in spellings:
             patterns[spelling] = TermPattern(
                 spelling, left_free or unspaced, right_free or unspaced
             )
     return list(patterns.values())
+
+
+#: a term of more words than this gets no spaced-dash spellings (2**gaps keys)
+MAX_DASHED_WORDS = 4
+
+
+def _dashed(key: str) -> list[str]:
+    """ "air defense" -> "air – defense": a dash with spaces between the words of a term."""
+    words = key.split(" ")
+    if not 2 <= len(words) <= MAX_DASHED_WORDS:
+        return []
+    spellings = []
+    for gaps in itertools.product((" ", f" {DASH} "), repeat=len(words) - 1):
+        if DASH in "".join(gaps):
+            spellings.append(
+                words[0] + "".join(g + w for g, w in zip(gaps, words[1:], strict=True))
+            )
+    return spellings
+
+
+def dash_joins(before: str, after: str) -> bool:
+    """Whether a dash with spaces between two words of a term joins them.
+
+    "air – defence" and "IRIS – T" are a term written with a dash; but a word
+    in small letters before the dash and a capitalised one after it start a
+    new clause ("fired a missile – Defence Ministry says"), which must not
+    make "missile defence".
+    """
+    return not (before[:1].islower() and after[:1].isupper())
 
 
 def _expand(raw: str, body: str) -> list[str]:
@@ -263,9 +308,9 @@ def parse_parts(raw: str) -> list[list[TermPattern]]:
 _SENTENCE_END_RE = re.compile(r"[.!?;]+(?=\s|$)|[。！？\x00]")
 #: where a clause ends, for the parts of a term with gaps: a sentence end, a
 #: colon, or a dash with spaces (folded to DASH)
-_CLAUSE_END_RE = re.compile(r"[.!?;:]+(?=\s|$)|[。！？\x00]")
+_CLAUSE_END_RE = re.compile(r"[.!?;:]+(?=\s|$)|[。！？\x00" + DASH + "]")
 #: what may follow the last part of a term with gaps: punctuation...
-_CLOSERS = frozenset(".,;:!?)]}»\"'…\x00")
+_CLOSERS = frozenset(".,;:!?)]}»\"'…\x00" + DASH)
 #: ...or a word that starts the next clause (folded)
 CONJUNCTIONS = frozenset(
     [
@@ -306,4 +351,5 @@ def words_between(text: str, end: int, start: int) -> int:
     """How many words separate a span ending at `end` and one starting at `start`."""
     if start <= end:
         return 0
-    return len(text[end:start].split())
+    # a clause dash between them is no word ("Patriot – system")
+    return sum(1 for word in text[end:start].split() if word != DASH)

@@ -22,9 +22,11 @@ from bot.errors import RuleError
 from bot.match.hits import Gap, RawHit, join_gaps, longest, part_code, widen
 from bot.match.spec import TopicSpec, Window
 from bot.match.text import (
+    DASH,
     UNSPACED_START,
     Folded,
     clause_breaks,
+    dash_joins,
     fold,
     parse_parts,
     sentence_breaks,
@@ -143,7 +145,7 @@ class TopicMatcher:
             value = tuple(
                 (left, right, tuple(entries)) for (left, right), entries in shapes.items()
             )
-            automaton.add_word(key, (len(key), value))
+            automaton.add_word(key, (len(key), DASH in key, value))
         if keys:
             automaton.make_automaton()
         return cls(tuple(compiled), automaton, tuple(gaps))
@@ -162,9 +164,10 @@ class TopicMatcher:
             return []
         if _SEPARATOR in title:  # a stray NUL would move the field boundary
             title = title.replace(_SEPARATOR, " ")
-        folded = fold(f"{title}{_SEPARATOR}{summary}")
+        joined = f"{title}{_SEPARATOR}{summary}"
+        folded = fold(joined)
         scan = _Scan(folded, folded.text.index(_SEPARATOR), len(title) + 1)
-        per_topic = self._scan(scan.folded.text)
+        per_topic = self._scan(folded, joined)
         matches = []
         for topic_index in sorted(per_topic):
             topic = self._topics[topic_index]
@@ -179,14 +182,17 @@ class TopicMatcher:
                 matches.append(match)
         return matches
 
-    def _scan(self, text: str) -> dict[int, list[RawHit]]:
+    def _scan(self, folded: Folded, original: str) -> dict[int, list[RawHit]]:
         """All hits that respect their word boundaries, grouped by topic."""
         # the hot loop: word-boundary checks are inlined (see text.is_word_char)
         per_topic: dict[int, list[RawHit]] = {}
+        text = folded.text
         size = len(text)
-        for last, (length, shapes) in self._automaton.iter(text):
+        for last, (length, dashed, shapes) in self._automaton.iter(text):
             end = last + 1
             start = end - length
+            if dashed and not _dashes_join(folded, original, start, end):
+                continue
             char = text[start - 1] if start else " "
             word_before = char.isalnum() and char < _UNSPACED
             char = text[end] if end < size else " "
@@ -202,6 +208,17 @@ class TopicMatcher:
                     else:
                         hits.append(hit)
         return per_topic
+
+
+def _dashes_join(folded: Folded, original: str, start: int, end: int) -> bool:
+    """Whether every clause dash inside a hit of "air – defence" joins words of the term."""
+    for position in range(start, end):
+        if folded.text[position] == DASH:
+            at = folded.original_span(position, position + 1)[0]
+            before, after = original[:at].split(), original[at + 1 :].split()
+            if not before or not after or not dash_joins(before[-1], after[0]):
+                return False
+    return True
 
 
 def _compile_topic(name: str, spec: TopicSpec) -> _Topic:

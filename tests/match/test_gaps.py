@@ -91,7 +91,11 @@ def test_a_gap_term_in_several_topics_and_a_plain_term_share_keys() -> None:
     [
         pytest.param("stellt ... ein", [["stellt"], ["ein"]], id="three dots"),
         pytest.param("stellt…ein", [["stellt"], ["ein"]], id="ellipsis character"),
-        pytest.param("nimmt ... wieder auf", [["nimmt"], ["wieder auf", "wiederauf"]], id="words"),
+        pytest.param(
+            "nimmt ... wieder auf",
+            [["nimmt"], ["wieder auf", "wiederauf", "wieder – auf"]],
+            id="words",
+        ),
         pytest.param("stell* ... ein", [["stell"], ["ein"]], id="stem part"),
         pytest.param("Patriot", [["patriot"]], id="no gap"),
     ],
