@@ -106,6 +106,7 @@ def ack_text(ack: dict[str, Any]) -> str:
 
 # -- which platforms start ---------------------------------------------------------------
 
+#: env, settings, the plan, and what is logged about it ("info: …" or "warning: …")
 PLANS: dict[str, tuple[dict[str, str], dict[str, object], ChatPlan, str | None]] = {
     "nothing": ({}, {}, ChatPlan(), None),
     "slack-http": (
@@ -130,13 +131,13 @@ PLANS: dict[str, tuple[dict[str, str], dict[str, object], ChatPlan, str | None]]
         {"SLACK_BOT_TOKEN": "xoxb-1"},
         {},
         ChatPlan(),
-        "set SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)",
+        "info: set SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)",
     ),
     "slack-signing-secret-without-bot-token": (
         {"SLACK_SIGNING_SECRET": "s"},
         {},
         ChatPlan(),
-        "SLACK_SIGNING_SECRET set without SLACK_BOT_TOKEN",
+        "warning: SLACK_SIGNING_SECRET set without SLACK_BOT_TOKEN",
     ),
     "telegram-polling": ({"TELEGRAM_BOT_TOKEN": "1:x"}, {}, ChatPlan(telegram="polling"), None),
     "telegram-webhook": (
@@ -153,7 +154,7 @@ PLANS: dict[str, tuple[dict[str, str], dict[str, object], ChatPlan, str | None]]
         {"TELEGRAM_WEBHOOK_URL": "https://bot.example/tg", "TELEGRAM_WEBHOOK_SECRET": "s3cret"},
         {},
         ChatPlan(),
-        "TELEGRAM_WEBHOOK_URL set without TELEGRAM_BOT_TOKEN",
+        "warning: TELEGRAM_WEBHOOK_URL set without TELEGRAM_BOT_TOKEN",
     ),
     "both": (
         {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "TELEGRAM_BOT_TOKEN": "1:x"},
@@ -165,7 +166,7 @@ PLANS: dict[str, tuple[dict[str, str], dict[str, object], ChatPlan, str | None]]
         {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "TELEGRAM_BOT_TOKEN": "1:x"},
         {"chat_commands": "false"},
         ChatPlan(),
-        "settings.chat_commands is false",
+        "info: settings.chat_commands is false",
     ),
 }
 
@@ -181,10 +182,12 @@ def test_chat_plan_for_each_environment(
     config = load_config(write_config(tmp_path, settings), env=env)
     plan = chat_plan(config.settings, config.secrets)
     assert (plan.slack, plan.telegram) == (expected.slack, expected.telegram)
+    logged = [f"info: {n}" for n in plan.notes] + [f"warning: {p}" for p in plan.problems]
     if note is None:
-        assert plan.notes == ()
+        assert logged == []
     else:
-        assert len(plan.notes) == 1 and note in plan.notes[0], plan.notes
+        assert len(logged) == 1 and logged[0].startswith(note.split(": ", 1)[0]), logged
+        assert note.split(": ", 1)[1] in logged[0], logged
 
 
 def test_failure_messages_never_show_a_secret(tmp_path: Path) -> None:

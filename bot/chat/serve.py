@@ -43,22 +43,27 @@ class ChatPlan:
 
     slack: SlackMode = "off"
     telegram: TelegramMode = "off"
-    #: sentences for the log: settings that were given but start nothing
+    #: for the log (info): a deliberate choice, e.g. a Slack bot token for alerts only
     notes: tuple[str, ...] = ()
+    #: for the log (warning): settings that look like a mistake, e.g. a secret without a token
+    problems: tuple[str, ...] = ()
 
 
 def chat_plan(settings: Settings, secrets: Secrets) -> ChatPlan:
     """Decide from the settings and the environment alone (nothing is contacted)."""
-    slack, slack_note = _slack_mode(secrets)
-    telegram, telegram_note = _telegram_mode(secrets)
-    notes = tuple(n for n in (slack_note, telegram_note) if n)
+    slack, slack_note, slack_problem = _slack_mode(secrets)
+    telegram, telegram_problem = _telegram_mode(secrets)
+    problems = tuple(p for p in (slack_problem, telegram_problem) if p)
     if not settings.chat_commands:
-        off = slack != "off" or telegram != "off"
-        return ChatPlan(notes=("settings.chat_commands is false: no chat commands",) if off else ())
-    return ChatPlan(slack=slack, telegram=telegram, notes=notes)
+        wanted = slack != "off" or telegram != "off"
+        note = "settings.chat_commands is false: no chat commands"
+        return ChatPlan(notes=(note,) if wanted else (), problems=problems)
+    notes = (slack_note,) if slack_note else ()
+    return ChatPlan(slack=slack, telegram=telegram, notes=notes, problems=problems)
 
 
-def _slack_mode(secrets: Secrets) -> tuple[SlackMode, str | None]:
+def _slack_mode(secrets: Secrets) -> tuple[SlackMode, str | None, str | None]:
+    """The mode, a note, a problem."""
     inbound = [
         name
         for name, value in (
@@ -69,22 +74,25 @@ def _slack_mode(secrets: Secrets) -> tuple[SlackMode, str | None]:
     ]
     if secrets.slack_bot_token is None:
         if inbound:
-            return "off", f"{' and '.join(inbound)} set without SLACK_BOT_TOKEN: no Slack commands"
-        return "off", None
+            problem = f"{' and '.join(inbound)} set without SLACK_BOT_TOKEN: no Slack commands"
+            return "off", None, problem
+        return "off", None, None
     if secrets.slack_app_token is not None:
-        return "socket", None
+        return "socket", None, None
     if secrets.slack_signing_secret is not None:
-        return "http", None
-    return "off", (
-        "no Slack commands: set SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)"
-    )
+        return "http", None, None
+    note = "no Slack commands: set SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)"
+    return "off", note, None
 
 
 def _telegram_mode(secrets: Secrets) -> tuple[TelegramMode, str | None]:
+    """The mode, a problem."""
     if secrets.telegram_bot_token is None:
         if secrets.telegram_webhook_url is not None:
-            note = "TELEGRAM_WEBHOOK_URL set without TELEGRAM_BOT_TOKEN: no Telegram commands"
-            return "off", note
+            return (
+                "off",
+                "TELEGRAM_WEBHOOK_URL set without TELEGRAM_BOT_TOKEN: no Telegram commands",
+            )
         return "off", None
     return ("webhook" if secrets.telegram_webhook_url else "polling"), None
 
@@ -94,7 +102,9 @@ async def start_chat(
 ) -> list[str]:
     """Start what `plan` says; the started ones, as log phrases. Never raises."""
     for note in plan.notes:
-        log.warning("%s", note)
+        log.info("%s", note)
+    for problem in plan.problems:
+        log.warning("%s", problem)
     starts: list[tuple[str, Callable[[], Awaitable[str]]]] = []
     if plan.slack != "off":
         starts.append(("slack", lambda: _start_slack(stack, plan.slack, commands, config)))
