@@ -23,10 +23,11 @@ import pytest
 from aiohttp import web
 
 from bot.app import App
-from bot.chat.commands import Commands
+from bot.chat.commands import CommandContext, Commands
 from bot.chat.serve import ChatPlan, chat_plan, describe_failure, start_chat
 from bot.config import Config, load_config
 from bot.store import outbox
+from bot.store import subscriptions as subs
 from tests.chat.fake_bot_api import TOKEN, FakeBotAPI, message_id, update
 from tests.fakes.slack_api import FakeSlackAPI
 
@@ -557,3 +558,29 @@ async def test_a_stop_cuts_a_hanging_delivery_short_without_a_traceback(
         await asyncio.wait_for(task, 5)
     assert "job send was cut short by the shutdown" in caplog.text
     assert errors(caplog) == [] and not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_chat_follow_survives_restarts_until_the_file_changes_the_channel(
+    tmp_path: Path,
+) -> None:
+    async def member() -> bool:
+        return False
+
+    ctx = CommandContext("slack", "slack:C1", "U1", "T1", is_admin=member)
+
+    def follows() -> set[str]:
+        with app.db.read() as session:
+            return set(subs.followed(session, "slack:C1"))
+
+    channel = "[{id: 'slack:C1', follows: [energy]}]"
+    config = load_config(write_config(tmp_path, channels=channel), env={})
+    async with App(config, console=io.StringIO()) as app:
+        assert app.commands is not None
+        reply = await app.commands.handle(ctx, "follow air-defense")
+        assert "stays until its follows there are edited" in reply.plain()
+    async with App(config, console=io.StringIO()) as app:  # restart
+        assert follows() == {"energy", "air-defense"}
+    edited = "[{id: 'slack:C1', follows: [air-defense]}]"
+    config = load_config(write_config(tmp_path, channels=edited), env={})
+    async with App(config, console=io.StringIO()) as app:
+        assert follows() == {"air-defense"}
