@@ -74,6 +74,7 @@ async def test_a_missed_digest_goes_out_once_at_start_up_and_a_restart_does_not_
     store_item(database, TITLE, matches=(Match("air-defense", 2.0),))
     first = io.StringIO()
     async with App(config, clock=fixed(LATER), console=first) as app:
+        app.STOP_GRACE_S = 0.2  # the stored feed's poll would wait for DNS, with no network
         task = asyncio.create_task(app.run_forever())
         await wait_for(lambda: TITLE in first.getvalue())
         app.stop()
@@ -84,6 +85,7 @@ async def test_a_missed_digest_goes_out_once_at_start_up_and_a_restart_does_not_
     # Restarted an hour later, the same day: the job runs at start-up again, and finds it done.
     second = io.StringIO()
     async with App(config, clock=fixed(LATER + timedelta(hours=1)), console=second) as app:
+        app.STOP_GRACE_S = 0.2
         task = asyncio.create_task(app.run_forever())
         assert await app.digest() == []
         await asyncio.sleep(0.5)
