@@ -433,7 +433,7 @@ def test_urljoin_shortcut_agrees_with_feedparser() -> None:
 
     from feedparser.urls import _urljoin as feedparser_urljoin
 
-    from bot.feeds.parse import _urljoin
+    from bot.feeds.parse.urls import join_url as _urljoin
 
     rng = random.Random(20261126)
     for _ in range(4000):

@@ -1,0 +1,80 @@
+"""feedparser's URL joining, with a shortcut for the links that cannot change."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from feedparser.urls import _urljoin as _fp_urljoin
+
+__all__ = ["join_url"]
+
+
+def join_url(base: str, uri: str) -> str:
+    """feedparser's `join_url`, skipping its work when it cannot change anything.
+
+    Most links are already absolute with the base's scheme; urljoin then
+    returns `urlunparse(urlparse(uri))`, which is `uri` itself unless the URL
+    has an empty query or fragment, `;` parameters, control characters, an
+    IP-literal or a non-ASCII host to check. Anything like that takes the
+    real code (tests/feeds/test_parse.py compares both on many URLs).
+    """
+    if not base:
+        return uri if ":///" not in uri else str(_fp_urljoin(base, uri))
+    scheme = _SCHEMES.get(base)
+    if scheme is None:
+        scheme = _scheme_of(base)
+    if scheme and uri.startswith(scheme) and _is_plain_absolute(uri, len(scheme)):
+        return uri
+    if _SIMPLE_SEGMENT.match(uri):
+        # A bare name ("item-42", "a.html") replaces the last path segment:
+        # join a probe once per base and reuse its directory.
+        directory = _DIRECTORIES.get(base)
+        if directory is None:
+            directory = _directory_of(base)
+        if directory is not None:
+            return directory + uri
+    return str(_fp_urljoin(base, uri))
+
+
+#: base URL -> what urljoin puts before a bare name (None: do not guess)
+_DIRECTORIES: dict[str, str | None] = {}
+_SIMPLE_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9_.~-]*\Z")
+
+
+def _directory_of(base: str) -> str | None:
+    if len(_DIRECTORIES) > 1024:
+        _DIRECTORIES.clear()
+    probe = str(_fp_urljoin(base, "x"))
+    directory = _DIRECTORIES[base] = probe[:-1] if probe.endswith("x") else None
+    return directory
+
+
+#: base URL -> its "scheme://" prefix (or "" when it has no usable one)
+_SCHEMES: dict[str, str] = {}
+
+
+def _scheme_of(base: str) -> str:
+    if len(_SCHEMES) > 1024:
+        _SCHEMES.clear()
+    try:
+        scheme = urlsplit(base).scheme
+    except ValueError:
+        scheme = ""
+    prefix = _SCHEMES[base] = f"{scheme}://" if scheme in ("http", "https") else ""
+    return prefix
+
+
+def _is_plain_absolute(uri: str, start: int) -> bool:
+    """`uri[start:]` is "host/..." with nothing urlsplit/urlunsplit would rewrite."""
+    return (
+        len(uri) > start
+        and uri[start] not in "/?#"
+        and uri.isascii()
+        and not _URL_SPECIALS.search(uri)
+        and not uri.endswith(("?", "#"))
+        and "?#" not in uri
+    )
+
+
+_URL_SPECIALS = re.compile(r"[\x00-\x20;\[\]\\]")
