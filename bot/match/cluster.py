@@ -1,8 +1,9 @@
 """Story clustering: which earlier story, if any, a new item reports.
 
 This module owns the decision and the in-memory index of recent story members;
-it does no I/O and reads no clock (`now` is passed in). The update step keeps one
-`StoryIndex` and, for each new item:
+it does no I/O and reads no clock (`now` is passed in). The pipeline keeps one
+`StoryIndex` (through bot/stories.py, which also writes the `Story` rows and
+`remove`s members whose transaction rolled back) and, for each new matched item:
 
     fp = Fingerprint.of(title, summary)
     match = index.assign(fp, lang=..., feed_id=..., published_at=..., now=now)

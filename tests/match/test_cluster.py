@@ -269,6 +269,19 @@ def test_index_evicts_by_window() -> None:
     assert index.query(sig) == []
 
 
+def test_a_removed_member_is_never_found_nor_evicted_twice() -> None:
+    index = StoryIndex()
+    first, _ = _pair(0)
+    kept = index.add(member(first, story_id=1))
+    gone = index.add(member(replace(first, published_at=T0 + H), story_id=2))
+    index.remove(gone)
+    index.remove(gone)  # idempotent
+    assert [c.story_id for c in index.query(fp(first).signature)] == [1]
+    assert len(index) == 1
+    assert index.evict(T0 + 100 * H) == 1  # the removed one is not counted
+    assert len(index) == 0 and kept != gone
+
+
 def test_story_keeps_growing_while_outlets_report_it() -> None:
     # The window runs from each member, not from the story's first item.
     index = StoryIndex()
