@@ -412,3 +412,16 @@ async def test_a_moved_feed_does_not_alert_its_items_again(bot: Bot, site: FeedS
     assert site.hits["/feeds/old.xml"] == 2
     assert (settled.fetched, settled.new_items, settled.queued) == (1, 0, 0)
     assert bot.outbox() == 4
+
+
+async def test_an_html_page_instead_of_a_feed_is_an_error_that_says_so(
+    bot: Bot, site: FeedSite
+) -> None:
+    feed_id = bot.add_feed(site.url("/page"))
+    site.serve("/page", b"<!doctype html><html><head><title>Moved</title></head><body/></html>")
+    summary = await bot.poll()
+    assert (summary.errors, summary.new_items) == (1, 0)
+    feed = bot.feed(feed_id)
+    assert feed.last_error is not None and "not a feed" in feed.last_error
+    assert "Traceback" not in feed.last_error
+    assert bot.item_count() == 0
