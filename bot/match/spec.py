@@ -32,7 +32,10 @@ in a word:
     ракет*         a stem: ракета, ракети, ракетами (3 letters or more)
     *abwehr*       anywhere inside a word (German compounds: Flugabwehrsystem)
     *abwehr        the end of a word: Flugabwehr, Luftabwehr
-    air defense    also matches air-defense, air–defense and airdefense
+    air defense    also matches air-defense, airdefense and "air – defense"
+                   (a dash with spaces; but not "the air – Defense Ministry
+                   says": a small word before the dash and a capital after
+                   it start a new clause)
     パトリオット    Japanese and Chinese terms match anywhere: no word boundaries
     stellt ... ein a gap: German separable verbs ("stellt die Lieferungen ein")
     (nimmt|nehmen) ... wieder auf
@@ -62,8 +65,9 @@ are compared as whole words, so a compound carries every concept it holds
 (`*lieferstopp` as a supply and `*stopp` as a halt both count in
 "US-Lieferstopp").
 
-Windows in words count the words written between the two hits; Japanese and
-Chinese have no spaces, so there `8 words` reaches the end of the sentence.
+Windows in words count the words written between the two hits (a dash is no
+word); Japanese and Chinese have no spaces, so there `8 words` reaches the end
+of the sentence.
 
 **Score**: every concept of `all` and `any` that hits adds its weight times
 `title_weight` (default 2) when it hits in the title, else times
