@@ -104,13 +104,19 @@ class TopicMatcher:
     """Matches items against every configured topic in one pass."""
 
     def __init__(
-        self, topics: tuple[_Topic, ...], automaton: ahocorasick.Automaton, gaps: tuple[Gap, ...]
+        self,
+        topics: tuple[_Topic, ...],
+        automaton: ahocorasick.Automaton,
+        gaps: tuple[Gap, ...],
+        gap_topics: frozenset[int],
     ) -> None:
         self._topics = topics
         self._automaton = automaton
         self._empty = len(automaton) == 0
         #: terms with gaps, numbered across topics (see hits.part_code)
         self._gaps = gaps
+        #: the topics that have terms with gaps (the others skip join_gaps)
+        self._gap_topics = gap_topics
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -122,6 +128,7 @@ class TopicMatcher:
         """Build the matcher; RuleError names the topic and term that cannot compile."""
         compiled: list[_Topic] = []
         gaps: list[Gap] = []
+        gap_topics: set[int] = set()
         keys: dict[str, dict[tuple[bool, bool], list[_Entry]]] = {}
         for index, (name, spec) in enumerate(topics.items()):
             compiled.append(_compile_topic(name, spec))
@@ -133,6 +140,7 @@ class TopicMatcher:
                         raise RuleError(f"topic {name!r}: concept {concept_name!r}: {e}") from None
                     if len(parts) > 1:
                         gaps.append(Gap(concept_index, term, len(parts)))
+                        gap_topics.add(index)
                     for part, patterns in enumerate(parts):
                         # a part of a term with gaps counts once join_gaps settles it
                         code = concept_index if len(parts) == 1 else part_code(len(gaps) - 1, part)
@@ -148,7 +156,7 @@ class TopicMatcher:
             automaton.add_word(key, (len(key), DASH in key, value))
         if keys:
             automaton.make_automaton()
-        return cls(tuple(compiled), automaton, tuple(gaps))
+        return cls(tuple(compiled), automaton, tuple(gaps), frozenset(gap_topics))
 
     def match_item(self, item: Item) -> list[Match]:
         """Match a normalized item (title and summary)."""
@@ -172,7 +180,7 @@ class TopicMatcher:
         for topic_index in sorted(per_topic):
             topic = self._topics[topic_index]
             hits = per_topic[topic_index]
-            if self._gaps:
+            if topic_index in self._gap_topics:
                 hits = join_gaps(folded.text, hits, self._gaps, scan.clause)
             if not _could_match(topic, hits):
                 continue
