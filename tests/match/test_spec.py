@@ -30,6 +30,17 @@ def error_of(tmp_path: Path, topic_body: str) -> str:
             id="star in the middle",
         ),
         pytest.param(
+            "    concepts:\n      halt:\n        - stellt ein\n        - stellt ...\n"
+            "    any: [halt]\n",
+            5, ["topics.air.concepts.halt", "'stellt ...'", "words on both sides"],
+            id="gap with nothing after it",
+        ),
+        pytest.param(
+            "    concepts:\n      halt: ['迎撃 ... 成功']\n    any: [halt]\n",
+            5, ["topics.air.concepts.halt", "'迎撃 ... 成功'", "Japanese"],
+            id="gap in japanese",
+        ),
+        pytest.param(
             "    concepts:\n      sys: {terms: ['']}\n    any: [sys]\n",
             5, ["topics.air.concepts.sys", "empty"],
             id="empty term",
