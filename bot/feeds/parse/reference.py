@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import feedparser
 
@@ -58,12 +59,13 @@ def _with_written_refs(
 
     feedparser does not say what a resolved id looked like, so when a base URL
     could have made a relative identity absolute, the document is read a
-    second time without one (only here, on the slow path for unusual feeds).
+    second time with the placeholder as its base. Only here, on the slow path
+    for broken or unusual documents, and only when some identity is relative
+    or lies under the base's origin (where a resolved relative one would be).
     """
     raws = [_raw_from_entry(e) for e in entries]
-    # Relative identities come out relative (no base) or as http(s) URLs; ids
-    # like "tag:..." or "urn:..." cannot have been relative.
-    if not any(_could_be_relative(_identity(e)) for e in entries):
+    origin = _origin(response_headers.get("content-location", ""))
+    if not any(_could_be_relative(_identity(e), origin) for e in entries):
         return tuple(raws)
     placed = {**response_headers, "content-location": PLACEHOLDER_BASE}
     again = feedparser.parse(io.BytesIO(body), response_headers=placed).get("entries") or []
@@ -72,8 +74,18 @@ def _with_written_refs(
     return tuple(with_relative_ref(r, _identity(e)) for r, e in zip(raws, again, strict=True))
 
 
-def _could_be_relative(identity: str) -> bool:
-    return bool(identity) and (identity.startswith("http") or is_relative(identity))
+def _origin(base: str) -> str:
+    """ "scheme://host[:port]" of the base, or "http" when there is no usable base."""
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        return "http"
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else "http"
+
+
+def _could_be_relative(identity: str, origin: str) -> bool:
+    # "tag:..." or "urn:..." ids, and links to other hosts, were never relative
+    return bool(identity) and (identity.startswith(origin) or is_relative(identity))
 
 
 def _identity(entry: dict[str, Any]) -> str:
