@@ -23,6 +23,8 @@ COPY feeds.yaml ./feeds.yaml
 
 USER 10001
 VOLUME ["/data"]
+# Slack slash commands over HTTP (settings.slack_port), Telegram webhook (telegram_webhook_port)
+EXPOSE 3000 8443
 
 # Healthy while the database answers and no feed is long overdue (the scheduler is alive).
 HEALTHCHECK --interval=60s --timeout=10s --start-period=60s --retries=3 \

@@ -147,7 +147,9 @@ class App:
 
     async def send(self) -> SendSummary:
         """Deliver what is due in the outbox."""
-        return await drain_outbox(self.db, self.notifiers, now=self.clock)
+        return await drain_outbox(
+            self.db, self.notifiers, now=self.clock, lease=self.config.settings.send_lease
+        )
 
     async def digest(self) -> list[str]:
         """Queue the digests that are due; one per channel and period, also across restarts."""

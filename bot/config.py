@@ -187,6 +187,9 @@ class Settings(_Strict):
     allow_private_hosts: list[str] = Field(default_factory=list)
     #: how often the outbox sender looks for due deliveries
     send_interval: Duration = timedelta(seconds=5)
+    #: how long a message being sent may stay unconfirmed before it is sent again (the
+    #: process died mid-send); must exceed the longest pacing wait plus a send timeout
+    send_lease: Duration = timedelta(minutes=2)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: serve chat commands in `skywatch run` where tokens allow; false: alerts only
     chat_commands: bool = True
@@ -350,6 +353,7 @@ class Config(BaseModel):
             "backlog_age",
             "fetch_timeout",
             "send_interval",
+            "send_lease",
         ):
             data["settings"][key] = format_duration(getattr(self.settings, key))
         for spec, feed in zip(self.file.feeds, data["feeds"], strict=True):

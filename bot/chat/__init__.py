@@ -8,6 +8,7 @@
     admins.py     who is an admin on each platform
     feed_add.py   `feeds add`: probe through the guarded Fetcher, store
     digest_now.py `digest`: the channel's digest so far
+    serve.py      which front-ends `skywatch run` starts (from the env); one failing stops nothing
 
 Kept apart from bot/notify (outbound, retried through the outbox): commands
 must be acknowledged within seconds and answer the person who asked.

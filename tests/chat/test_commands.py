@@ -252,7 +252,7 @@ async def test_a_channel_of_another_workspace_is_refused(
     assert follows(database, "slack:CSHARED") == {"energy"}
 
 
-async def test_configured_channels_are_told_the_change_is_temporary(database: Database) -> None:
+async def test_configured_channels_hear_an_edit_of_the_file_wins(database: Database) -> None:
     commands = Commands(
         db=database,
         topics=TOPICS,
@@ -261,7 +261,7 @@ async def test_configured_channels_are_told_the_change_is_temporary(database: Da
         configured_channels=frozenset({"slack:CCONF"}),
     )
     reply = await run(commands, "follow energy", channel="slack:CCONF")
-    assert "feeds.yaml sets this channel's topics" in reply.plain()
+    assert "stays until its follows there are edited" in reply.plain()
 
 
 async def _no_fetch(url: str) -> FeedAddResult:
