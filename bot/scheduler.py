@@ -10,6 +10,7 @@ job overlaps itself (`max_instances=1`) and missed runs are coalesced into one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,20 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 #: how often the store is asked for due feeds; each feed's own schedule lives in the store
 POLL_TICK = timedelta(seconds=15)
+
+
+class _SkipOverlapNotice(logging.Filter):
+    """Drop APScheduler's warning that a tick was skipped because the job still runs.
+
+    With `max_instances=1` that is the intended behaviour (a long delivery or
+    poll simply continues), not something an operator must act on.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+_skip_overlap_notice = _SkipOverlapNotice()
 
 
 def build_scheduler(
@@ -28,6 +43,9 @@ def build_scheduler(
 ) -> AsyncIOScheduler:
     """A scheduler with the poll, send (and digest) jobs, starting at once."""
     scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    if _skip_overlap_notice not in scheduler_log.filters:
+        scheduler_log.addFilter(_skip_overlap_notice)
     now = datetime.now(UTC)
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
     scheduler.add_job(
