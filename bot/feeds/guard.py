@@ -26,6 +26,7 @@ literal IPs) skip the address check; that is how intranet feeds and tests work.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Collection, Iterable
@@ -175,12 +176,22 @@ def normalize_host(host: str) -> str:
 
 def is_allowed_host(host: str, allow_hosts: Collection[str]) -> bool:
     """True if the operator allowed `host` (an exact name, or a literal IP in any spelling)."""
+    names, addresses = _allow_list(tuple(allow_hosts))
     wanted = normalize_host(host)
-    allowed = {normalize_host(h) for h in allow_hosts}
-    if wanted in allowed:
+    if wanted in names:
         return True
+    if not addresses:
+        return False
     address = parse_address(wanted)
-    return address is not None and any(parse_address(h) == address for h in allowed)
+    return address is not None and address in addresses
+
+
+@functools.lru_cache(maxsize=16)
+def _allow_list(allow_hosts: tuple[str, ...]) -> tuple[frozenset[str], frozenset[IPAddress]]:
+    """The allowed names, normalized, and the addresses among them (asked on every fetch)."""
+    names = frozenset(normalize_host(h) for h in allow_hosts)
+    parsed = (parse_address(name) for name in names)
+    return names, frozenset(a for a in parsed if a is not None)
 
 
 def check_url(

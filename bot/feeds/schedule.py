@@ -35,6 +35,9 @@ JITTER = 0.10
 #: keeps the average right whether a feed is polled every 2 minutes or 6 hours.
 RATE_TIME_CONSTANT_S = DAY_S
 
+#: the default jitter source; seeding a new Random per call reads os.urandom each time
+_RNG = random.Random()
+
 
 def next_check_at(
     *,
@@ -53,7 +56,7 @@ def next_check_at(
     low, high = min_interval.total_seconds(), max_interval.total_seconds()
     if low > high:
         raise ValueError("min_interval is longer than max_interval")
-    rng = rng if rng is not None else random.Random()
+    rng = rng if rng is not None else _RNG
     delay = adapted_interval(interval.total_seconds(), items_per_day)
     delay = max(delay, server_floor(ttl_minutes, max_age_s, high))
     delay = _clamp(backoff(delay, consecutive_errors), low, high)
