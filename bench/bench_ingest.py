@@ -33,6 +33,8 @@ CYCLES = ("cold", "all-304", "10% changed")
 TARGET_RATIO = {"cold": 10.0, "all-304": 5.0, "10% changed": 10.0}
 #: and peak memory with --memory-feeds (10,000) feeds
 TARGET_MB = 200
+#: a long cycle prints how far it got this often
+PROGRESS_EVERY_S = 15
 
 
 # -- the farm, in its own process --------------------------------------------------------
@@ -56,6 +58,11 @@ class FarmProcess:
         req = urllib.request.Request(self.url + path, method="POST")
         with urllib.request.urlopen(req, timeout=60) as response:
             return str(response.read().decode())
+
+    def requests(self) -> int:
+        """Requests the farm has served since the last reset (for progress lines)."""
+        with urllib.request.urlopen(self.url + "/_stats", timeout=10) as response:
+            return int(json.loads(response.read())["requests"])
 
     def feed_urls(self) -> list[str]:
         return [f"{self.url}/f/{i}.xml" for i in range(self.feeds)]
@@ -177,28 +184,25 @@ def child_main(args: argparse.Namespace) -> None:
 
 
 def measure(system: str, farm: FarmProcess, *extra: str) -> dict[str, Any]:
+    """Run `system` against `farm` in a child process; its result, as a dict."""
     farm.post("/_reset")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.bench_ingest",
-            "--child",
-            system,
-            "--farm",
-            farm.url,
-            "--feeds",
-            str(farm.feeds),
-            *extra,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,  # the result; progress and errors go straight to stderr
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"the {system} run failed (exit {proc.returncode}), see above")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    command = [sys.executable, "-m", "bench.bench_ingest", "--child", system]
+    command += ["--farm", farm.url, "--feeds", str(farm.feeds), *extra]
+    with tempfile.TemporaryFile("w+") as out:
+        # stdout carries the result; progress and errors go straight to stderr
+        proc = subprocess.Popen(
+            command, cwd=ROOT, stdout=out, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}
+        )
+        while True:
+            try:
+                proc.wait(timeout=PROGRESS_EVERY_S)
+                break
+            except subprocess.TimeoutExpired:
+                print(f"  {system:>8}  … {farm.requests():,} requests served", file=sys.stderr)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the {system} run failed (exit {proc.returncode}), see above")
+        out.seek(0)
+        return dict(json.loads(out.read().strip().splitlines()[-1]))
 
 
 def main() -> None:
