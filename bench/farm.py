@@ -10,7 +10,9 @@ Bodies are generated once per version and kept as bytes, so the farm costs
 little next to the client being measured. The text is generated from word lists
 written for this file; items are about 1 KB, feeds about 30 KB, as on real sites.
 About one item in twenty (ON_TOPIC) is about the watched topics, so matching and
-alerting cost what they cost on real news, where most items match nothing.
+alerting cost what they cost on real news, where most items match nothing; and
+about a third of the words are rare ones (RARE), so that, as in real news,
+unrelated items share few words and story clustering sees few candidates.
 """
 
 from __future__ import annotations
@@ -104,10 +106,33 @@ TOPICAL = [
     "NASAMS",
 ]
 BASE_TIME = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+#: share of words drawn from RARE: news text is mostly common words, but the names,
+#: places and specifics that tell one story from another are rare ones
+RARE_SHARE = 0.3
+
+
+_SYLLABLES = "ka ro mi ten sul var bo lin da pe gor ush ni tal ve mor zan sek"
+
+
+def _rare_words(count: int) -> list[str]:
+    """Made-up words (names, places, terms) that no topic matches, built from syllables."""
+    rng = random.Random(7)
+    syllables = _SYLLABLES.split()
+    words: set[str] = set()
+    while len(words) < count:
+        words.add("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))))
+    return sorted(words)
+
+
+RARE = _rare_words(5000)
 
 
 def _sentence(rng: random.Random, words: int, vocabulary: list[str]) -> str:
-    return " ".join(rng.choice(vocabulary) for _ in range(words)).capitalize()
+    chosen = (
+        rng.choice(RARE) if rng.random() < RARE_SHARE else rng.choice(vocabulary)
+        for _ in range(words)
+    )
+    return " ".join(chosen).capitalize()
 
 
 def _item(feed: int, n: int) -> str:
