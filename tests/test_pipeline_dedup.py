@@ -425,3 +425,19 @@ async def test_an_html_page_instead_of_a_feed_is_an_error_that_says_so(
     assert feed.last_error is not None and "not a feed" in feed.last_error
     assert "Traceback" not in feed.last_error
     assert bot.item_count() == 0
+
+
+async def test_a_temporary_redirect_to_a_mirror_alerts_nothing_again(
+    bot: Bot, site: FeedSite
+) -> None:
+    feed_id = bot.add_feed(site.url("/news/feed.xml"))
+    bot.clock.advance(timedelta(minutes=-1))
+    document = rss(item("Patriot bare guid", "77", hours_ago(bot, 1), link="77.html"))
+    site.serve("/news/feed.xml", document)
+    assert (await bot.poll()).queued == 1
+    site.routes["/news/feed.xml"] = Route(status=302, location=site.url("/mirror/a/b.xml"))
+    site.serve("/mirror/a/b.xml", document)
+    redirected = await bot.poll()
+    assert (redirected.fetched, redirected.new_items, redirected.queued) == (1, 0, 0)
+    assert bot.feed(feed_id).url == site.url("/news/feed.xml")  # a 302 does not move it
+    assert bot.outbox() == 1
