@@ -86,6 +86,7 @@ class App:
             digest_now=make_digest_now(self.db, self.clock),
             clock=self.clock,
             configured_channels=frozenset(c.id for c in self.config.channels()),
+            quiet_policy=self.config.settings.quiet_policy,
         )
         return self
 
@@ -147,8 +148,13 @@ class App:
 
     async def send(self) -> SendSummary:
         """Deliver what is due in the outbox."""
+        settings = self.config.settings
         return await drain_outbox(
-            self.db, self.notifiers, now=self.clock, lease=self.config.settings.send_lease
+            self.db,
+            self.notifiers,
+            now=self.clock,
+            lease=settings.send_lease,
+            quiet_policy=settings.quiet_policy,
         )
 
     async def digest(self) -> list[str]:

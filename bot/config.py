@@ -190,6 +190,12 @@ class Settings(_Strict):
     #: how long a message being sent may stay unconfirmed before it is sent again (the
     #: process died mid-send); must exceed the longest pacing wait plus a send timeout
     send_lease: Duration = timedelta(minutes=2)
+    #: at most one threaded follow-up per story and channel this often; the outlets
+    #: that report the story meanwhile are listed together in it
+    followup_interval: Duration = timedelta(minutes=15)
+    #: alerts held by quiet hours or a mute: `release` them when the window ends,
+    #: or fold them into the channel's next `digest`
+    quiet_policy: Literal["release", "digest"] = "release"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: serve chat commands in `skywatch run` where tokens allow; false: alerts only
     chat_commands: bool = True
@@ -354,6 +360,7 @@ class Config(BaseModel):
             "fetch_timeout",
             "send_interval",
             "send_lease",
+            "followup_interval",
         ):
             data["settings"][key] = format_duration(getattr(self.settings, key))
         for spec, feed in zip(self.file.feeds, data["feeds"], strict=True):

@@ -22,7 +22,7 @@ import shlex
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from bot.chat import views
@@ -140,6 +140,8 @@ class Commands:
     clock: Callable[[], datetime] = utcnow
     #: channels feeds.yaml lists: a chat change lasts until their `follows` there is edited
     configured_channels: frozenset[str] = field(default_factory=frozenset)
+    #: `settings.quiet_policy`: what happens to alerts held by a mute or quiet hours
+    quiet_policy: Literal["release", "digest"] = "release"
 
     async def handle(self, ctx: CommandContext, text: str) -> Reply:
         """Run one command; always a reply, never an exception."""
@@ -386,7 +388,9 @@ class Commands:
             raise UsageError("mute")
         if args[0].lower() in ("off", "0", "0s", "no"):
             await self._run(self._settings, ctx, "muted_until", None)
-            return Reply.text("Alerts are on again; held alerts follow.", ephemeral=False)
+            return Reply.text(
+                f"Alerts are on again; {self._held_fate(ended=True)}.", ephemeral=False
+            )
         try:
             length = parse_duration(args[0])
         except ValueError:
@@ -399,7 +403,7 @@ class Commands:
         await self._run(self._settings, ctx, "muted_until", until)
         return Reply.text(
             f"Muted for {format_duration(length)}, until {until:%Y-%m-%d %H:%M} UTC. "
-            "Alerts are held, not lost.",
+            f"Alerts are held, not lost: {self._held_fate()}.",
             ephemeral=False,
         )
 
@@ -416,9 +420,16 @@ class Commands:
         quiet = f"{int(h1):02d}:{m1}-{int(h2):02d}:{m2}"
         zone = await self._run(self._settings, ctx, "quiet", quiet)
         return Reply.text(
-            f"Quiet hours {quiet} ({zone}); alerts in between are held until they end.",
+            f"Quiet hours {quiet} ({zone}); alerts in between are held, not lost: "
+            f"{self._held_fate()}.",
             ephemeral=False,
         )
+
+    def _held_fate(self, *, ended: bool = False) -> str:
+        """What happens to held alerts, as the sender will do it (`quiet_policy`)."""
+        if self.quiet_policy == "digest":
+            return "held alerts go into the next digest"
+        return "held alerts go out now" if ended else "held alerts go out when it ends"
 
     def _settings(self, ctx: CommandContext, name: str, value: Any) -> str:
         """Set one channel setting, creating the channel row if needed; the channel's zone."""

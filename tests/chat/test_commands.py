@@ -440,6 +440,18 @@ async def test_quiet_hours(database: Database, commands: Commands) -> None:
     assert channel_row(database, "slack:CQ").quiet is None
 
 
+async def test_mute_and_quiet_replies_say_what_happens_to_held_alerts(
+    commands: Commands,
+) -> None:
+    """The replies follow `settings.quiet_policy`, as the sender does."""
+    assert "go out when it ends" in (await run(commands, "mute 1h", channel="slack:CH")).plain()
+    assert "go out now" in (await run(commands, "mute off", channel="slack:CH")).plain()
+    commands.quiet_policy = "digest"
+    for text in ("mute 1h", "mute off", "quiet 22:00-07:00"):
+        reply = (await run(commands, text, channel="slack:CH")).plain()
+        assert "held alerts go into the next digest" in reply, (text, reply)
+
+
 async def test_status(database: Database, commands: Commands) -> None:
     store_item(database, "One", feed="Wire")
     with database.write() as session:
