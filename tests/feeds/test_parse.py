@@ -17,6 +17,7 @@ from urllib.parse import urljoin
 
 import feedparser
 import pytest
+from lxml import etree
 
 from bot.errors import NotAFeedError, ParseError
 from bot.feeds.parse import parse_fast, parse_feed, parse_json_feed, struct_to_utc
@@ -546,3 +547,18 @@ def test_mutated_feeds_never_make_the_fast_path_disagree() -> None:
         version, expected = _reference(body, {}, FEED_URL)
         assert (_ours(fast), fast.version) == (expected, version), body.decode()[:2000]
     assert answered > 50  # the mutations must not all be deferred
+
+
+@pytest.mark.parametrize("path", _documents())
+def test_fast_path_reads_the_feeds_language_as_feedparser_does(path: Path) -> None:
+    """The language picks the matcher's and clusterer's per-language rules."""
+    body, headers = _load(path)
+    fast = parse_fast(body, headers, FEED_URL)
+    if fast is None:
+        pytest.skip("the fast path defers this document to feedparser")
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers or {})
+    # feedparser misses some roots' xml:lang (rdf:RDF); the fast path reads it there too
+    root_lang = etree.fromstring(body, etree.XMLParser(recover=True)).get(
+        "{http://www.w3.org/XML/1998/namespace}lang"
+    )
+    assert fast.lang == (parsed.feed.get("language") or root_lang or None)

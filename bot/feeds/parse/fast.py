@@ -397,7 +397,8 @@ class _FastDoc:
             )
         info: dict[str, Any] = {"lang": self.root.get(XML_LANG)}
         for child in channel:
-            name = self.names.get(child.tag) if isinstance(child.tag, str) else None
+            # self.name, not the cache: channel elements items never use are not in it yet
+            name = self.name(child) if isinstance(child.tag, str) else None
             if name in ("title", "dc_title") and "title" not in info and not len(child):
                 info["title"] = finish((child.text or "").strip())
             elif name == "link" and "link" not in info:
