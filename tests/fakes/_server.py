@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import tempfile
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
@@ -245,5 +246,8 @@ def serve_main(make: Any, description: str, argv: list[str] | None = None) -> No
         finally:
             await server.close()
 
+    # A shell starts background jobs with SIGINT ignored, and Python keeps it so; restore
+    # the default so Ctrl-C (and the tests' SIGINT) stop a fake however it was started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
