@@ -65,6 +65,9 @@ class FeedParser(Protocol):
 
 #: most feeds written in one transaction (group commit)
 WRITE_BATCH = 200
+#: most feeds fetched or parsed but not yet written: when the writer falls behind,
+#: new fetches wait instead of piling parsed feeds up in memory
+MAX_HELD = 2 * WRITE_BATCH
 #: at most one thread follow-up per story and channel this often; the sources that
 #: arrive meanwhile are listed together (Settings.followup_interval when configured)
 FOLLOWUP_INTERVAL = timedelta(minutes=15)
@@ -128,14 +131,28 @@ class Pipeline:
         """
         started = time.monotonic()
         due = await asyncio.to_thread(self._due, self.clock())
-        queue: asyncio.Queue[_Result | None] = asyncio.Queue()
+        queue: asyncio.Queue[_Result | None] = asyncio.Queue(maxsize=WRITE_BATCH)
         writer = asyncio.create_task(self._write_results(queue))
+        held = asyncio.Semaphore(MAX_HELD)
 
         async def produce(feed: FeedForUpdate) -> None:
-            await queue.put(await self._fetch_and_parse(feed))
+            try:
+                await queue.put(await self._fetch_and_parse(feed))
+            finally:
+                held.release()
 
+        # A feed's task starts when a slot frees up, so memory stays flat however
+        # many feeds are due: a writer that falls behind slows the fetching down.
+        producers: list[asyncio.Task[None]] = []
         try:
-            await asyncio.gather(*(produce(feed) for feed in due))
+            for feed in due:
+                await held.acquire()
+                producers.append(asyncio.create_task(produce(feed)))
+            await asyncio.gather(*producers)
+        except BaseException:
+            for task in producers:
+                task.cancel()
+            raise
         finally:
             await queue.put(None)
             outcomes = await writer
@@ -164,6 +181,7 @@ class Pipeline:
 
     async def _write_results(self, queue: asyncio.Queue[_Result | None]) -> list[FeedOutcome]:
         outcomes: list[FeedOutcome] = []
+        failure: Exception | None = None
         done = False
         while not done:
             batch: list[_Result] = []
@@ -174,8 +192,13 @@ class Pipeline:
                     break
                 item = queue.get_nowait()
             done = item is None
-            if batch:
-                outcomes.extend(await asyncio.to_thread(self._write_batch, batch))
+            if batch and failure is None:
+                try:
+                    outcomes.extend(await asyncio.to_thread(self._write_batch, batch))
+                except Exception as e:  # the store is down: nothing more is written, but
+                    failure = e  # the queue is bounded, so keep draining it to the end
+        if failure is not None:
+            raise failure
         return outcomes
 
     def _write_batch(self, batch: Sequence[_Result]) -> list[FeedOutcome]:
