@@ -202,8 +202,11 @@ class StoryIndex:
     def __init__(self, config: ClusterConfig = DEFAULT) -> None:
         self.config = config
         self._members: dict[int, StoryCandidate] = {}
-        self._keys: dict[int, list[tuple[int, ...]]] = {}
-        self._buckets: dict[tuple[int, ...], set[int]] = {}
+        # band key -> the member handle, or a list of them when several share the
+        # band: most buckets hold one to three members, and a set per bucket plus
+        # the keys kept per member cost 22 KiB per member. A member's keys are not
+        # kept: `remove` and `evict` recompute them from its signature.
+        self._buckets: dict[int, int | list[int]] = {}
         self._by_age: list[tuple[datetime, int]] = []
         self._ids = count()
 
@@ -213,11 +216,16 @@ class StoryIndex:
     def add(self, member: StoryCandidate) -> int:
         """Index a story member (the caller evicts; see `evict`); a handle for `remove`."""
         n = next(self._ids)
-        keys = member.signature.bands(self.config.lsh_rows)
         self._members[n] = member
-        self._keys[n] = keys
-        for key in keys:
-            self._buckets.setdefault(key, set()).add(n)
+        buckets = self._buckets
+        for key in member.signature.bands(self.config.lsh_rows):
+            slot = buckets.get(key)
+            if slot is None:
+                buckets[key] = n
+            elif isinstance(slot, int):
+                buckets[key] = [slot, n]
+            else:
+                slot.append(n)
         heapq.heappush(self._by_age, (member.published_at, n))
         return n
 
@@ -226,16 +234,20 @@ class StoryIndex:
 
         Its age-heap entry stays and is skipped by `evict`, so this is O(bands).
         """
-        if self._members.pop(handle, None) is None:
-            return
-        self._unbucket(handle)
+        member = self._members.pop(handle, None)
+        if member is not None:
+            self._unbucket(handle, member)
 
-    def _unbucket(self, n: int) -> None:
-        for key in self._keys.pop(n):
-            bucket = self._buckets[key]
-            bucket.discard(n)
-            if not bucket:
-                del self._buckets[key]
+    def _unbucket(self, n: int, member: StoryCandidate) -> None:
+        buckets = self._buckets
+        for key in member.signature.bands(self.config.lsh_rows):
+            slot = buckets[key]
+            if isinstance(slot, int):
+                del buckets[key]  # n was its only member
+            else:
+                slot.remove(n)
+                if len(slot) == 1:
+                    buckets[key] = slot[0]
 
     def evict(self, now: datetime) -> int:
         """Forget members published before `now - window`; returns how many."""
@@ -243,9 +255,10 @@ class StoryIndex:
         evicted = 0
         while self._by_age and self._by_age[0][0] < oldest:
             _, n = heapq.heappop(self._by_age)
-            if self._members.pop(n, None) is None:
+            member = self._members.pop(n, None)
+            if member is None:
                 continue  # removed already
-            self._unbucket(n)
+            self._unbucket(n, member)
             evicted += 1
         return evicted
 
@@ -257,9 +270,13 @@ class StoryIndex:
         found: list[int] = []
         buckets = self._buckets
         for key in signature.bands(self.config.lsh_rows):
-            bucket = buckets.get(key)
-            if bucket:
-                found.extend(bucket)
+            slot = buckets.get(key)
+            if slot is None:
+                continue
+            if isinstance(slot, int):
+                found.append(slot)
+            else:
+                found.extend(slot)
         hits = Counter(found)  # one C-level count instead of one update per band
         need = self.config.lsh_min_hits
         return [self._members[n] for n in sorted(hits) if hits[n] >= need]

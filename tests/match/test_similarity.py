@@ -169,11 +169,27 @@ def test_signature_rejects_malformed(bad: str) -> None:
 
 def test_bands_are_overlapping_numbered_runs() -> None:
     sig = MinHash.of(["a", "b", "c"])
+    v = sig.values
     bands = sig.bands(2)
     assert len(bands) == NUM_PERM - 1
-    assert [b[0] for b in bands] == list(range(NUM_PERM - 1))
-    assert bands[1][1:] == sig.values[1:3]
-    assert len(sig.bands(3)[5]) == 4
+    assert len(set(bands)) == NUM_PERM - 1  # numbered: equal runs at two places differ
+    assert [b >> (2 * BITS) for b in bands] == list(range(NUM_PERM - 1))
+    assert bands[1] == (1 << 2 * BITS) | v[1] << BITS | v[2]
+    assert sig.bands(3)[5] == (5 << 3 * BITS) | v[5] << 2 * BITS | v[6] << BITS | v[7]
+
+
+def test_bands_match_exactly_where_runs_match() -> None:
+    a = MinHash(bytes(i % (1 << BITS) for i in range(NUM_PERM)))
+    b = MinHash(a.values[:10] + bytes(NUM_PERM - 10))
+    shared = set(a.bands(2)) & set(b.bands(2))
+    # runs 0-1 … 8-9 are equal; from 9-10 on, b's runs are (9, 0) and (0, 0), a's never
+    assert shared == set(a.bands(2)[:9])
+
+
+def test_minhash_values_are_compact_bytes() -> None:
+    sig = MinHash.of(["a", "b"])
+    assert isinstance(sig.values, bytes)
+    assert MinHash.of([]).values == bytes(NUM_PERM)
 
 
 def test_fingerprint() -> None:
