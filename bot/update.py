@@ -299,21 +299,33 @@ class Pipeline:
             first_poll=first_poll,
         )
         new, matched, queued = 0, 0, 0
+        inserts = []
         for intent in intents:
             if intent.action == "update":
                 item_store.update_item(session, feed.id, intent.item)
-                continue
-            matches = self.matcher.match_item(intent.item)
-            item_id = item_store.insert_item(
-                session, feed.id, intent.item, now=now, alerted=intent.alert and bool(matches)
-            )
-            if item_id is None:
-                continue  # another writer stored it first: it alerted there, not here
-            new += 1
-            item_store.insert_matches(session, item_id, matches, now=now)
-            matched += bool(matches)
+            else:
+                inserts.append((intent, self.matcher.match_item(intent.item)))
+        # One statement for the feed's new items, one for their matches; then, in
+        # the same order as before, each matched item's story and alerts.
+        item_ids = item_store.insert_items(
+            session,
+            feed.id,
+            [(intent.item, intent.alert and bool(matches)) for intent, matches in inserts],
+            now=now,
+        )
+        stored = [
+            (item_id, intent, matches)
+            for item_id, (intent, matches) in zip(item_ids, inserts, strict=True)
+            if item_id is not None  # None: another writer stored it first and alerted there
+        ]
+        new = len(stored)
+        item_store.insert_all_matches(
+            session, [(item_id, matches) for item_id, _, matches in stored if matches], now=now
+        )
+        for item_id, intent, matches in stored:
             if not matches:
                 continue
+            matched += 1
             story = self.stories.assign(session, item_id, intent.item, feed_id=feed.id, now=now)
             if intent.alert:
                 queued += enqueue_alerts(
@@ -325,6 +337,7 @@ class Pipeline:
                     now,
                     story_id=story.story_id,
                     followup_interval=self.followup_interval or FOLLOWUP_INTERVAL,
+                    new_story=story.is_new,
                 )
         # The first poll's items are a backlog, not a rate: start measuring from there.
         rate = feed.items_per_day
@@ -385,9 +398,13 @@ def enqueue_alerts(
     *,
     story_id: int | None = None,
     followup_interval: timedelta = FOLLOWUP_INTERVAL,
+    new_story: bool = False,
 ) -> int:
     """For each channel following a matched topic: an alert for the story's first item
-    there, else the story's thread follow-up; returns how many new rows."""
+    there, else the story's thread follow-up; returns how many new rows.
+
+    `new_story`: the story was created by this item, so no channel has heard of it yet.
+    """
     payload = alert_payload(item, matches, feed_name)
     count = 0
     for channel_id in channel_store.channels_for_topics(session, [m.topic for m in matches]):
@@ -399,6 +416,7 @@ def enqueue_alerts(
             payload=payload,
             now=now,
             interval=followup_interval,
+            new_story=new_story,
         )
     return count
 

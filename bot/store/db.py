@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -183,6 +183,32 @@ def insert_ignoring_conflicts(session: Session, table: Any, values: dict[str, An
         row = result.first()
         return None if row is None else row[0]
     return 1 if result.rowcount else None
+
+
+def insert_many_ignoring_conflicts(
+    session: Session, table: Any, rows: Sequence[dict[str, Any]], *, returning: Sequence[str] = ()
+) -> list[tuple[Any, ...]]:
+    """INSERT … ON CONFLICT DO NOTHING of many rows in one round trip; the `returning`
+    columns of each row actually inserted (in no promised order), else nothing.
+
+    The rows share one cached statement, so SQLAlchemy batches them into multi-row
+    VALUES ("insertmanyvalues"): one statement per feed instead of one per item.
+    """
+    if not rows:
+        return []
+    connection = session.connection()
+    stmt = _insert_many_statement(connection.dialect.name, table, tuple(returning))
+    result = connection.execute(stmt, list(rows))
+    return [tuple(row) for row in result] if returning else []
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_many_statement(dialect: str, table: Any, returning: tuple[str, ...]) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).on_conflict_do_nothing()
+    return stmt.returning(*(table.c[name] for name in returning)) if returning else stmt
 
 
 def _single_key(table: Any) -> Any:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from bot.store.db import insert_ignoring_conflicts
+from bot.store.db import insert_many_ignoring_conflicts
 from bot.store.schema import Feed, ItemRow, MatchRow, Story
 from bot.types import Item, Match
 
@@ -58,23 +58,48 @@ def insert_item(
     session: Session, feed_id: int, item: Item, *, now: datetime, alerted: bool
 ) -> int | None:
     """Insert a new item; None when `(feed_id, key)` exists already (a racing writer won)."""
-    item_id: int | None = insert_ignoring_conflicts(
-        session,
-        ItemRow.__table__,
-        {
-            "feed_id": feed_id,
-            "key": item.key[:512],
-            "title": item.title,
-            "link": item.link,
-            "summary": item.summary,
-            "lang": item.lang,
-            "content_hash": item.content_hash,
-            "published_at": item.published_at,
-            "first_seen_at": now,
-            "alerted": alerted,
-        },
-    )
+    (item_id,) = insert_items(session, feed_id, [(item, alerted)], now=now)
     return item_id
+
+
+def insert_items(
+    session: Session, feed_id: int, items: Sequence[tuple[Item, bool]], *, now: datetime
+) -> list[int | None]:
+    """Insert a feed's new items, each with its `alerted` flag, in one statement.
+
+    Per item, in order: its new id, or None when `(feed_id, key)` exists already
+    (a racing writer won, or an earlier item in `items` has the same stored key).
+    Ids are assigned in list order, as one insert per item would.
+    """
+    rows: list[dict[str, Any]] = []
+    first: dict[str, int] = {}  # stored (cut) key -> index of the item that inserts it
+    for index, (item, alerted) in enumerate(items):
+        key = item.key[:512]
+        if key in first:
+            continue
+        first[key] = index
+        rows.append(
+            {
+                "feed_id": feed_id,
+                "key": key,
+                "title": item.title,
+                "link": item.link,
+                "summary": item.summary,
+                "lang": item.lang,
+                "content_hash": item.content_hash,
+                "published_at": item.published_at,
+                "first_seen_at": now,
+                "alerted": alerted,
+            }
+        )
+    inserted = insert_many_ignoring_conflicts(
+        session, ItemRow.__table__, rows, returning=("id", "key")
+    )
+    ids = {key: item_id for item_id, key in inserted}
+    result: list[int | None] = [None] * len(items)
+    for key, index in first.items():
+        result[index] = ids.get(key)
+    return result
 
 
 def update_item(session: Session, feed_id: int, item: Item) -> None:
@@ -91,18 +116,25 @@ def update_item(session: Session, feed_id: int, item: Item) -> None:
 def insert_matches(
     session: Session, item_id: int, matches: Sequence[Match], *, now: datetime
 ) -> None:
-    for match in matches:
-        insert_ignoring_conflicts(
-            session,
-            MatchRow.__table__,
-            {
-                "item_id": item_id,
-                "topic": match.topic,
-                "score": match.score,
-                "explanation": match.explanation(),
-                "matched_at": now,
-            },
-        )
+    insert_all_matches(session, [(item_id, matches)], now=now)
+
+
+def insert_all_matches(
+    session: Session, matched: Sequence[tuple[int, Sequence[Match]]], *, now: datetime
+) -> None:
+    """The matches of many items, in one statement (a pair already stored is kept)."""
+    rows = [
+        {
+            "item_id": item_id,
+            "topic": match.topic,
+            "score": match.score,
+            "explanation": match.explanation(),
+            "matched_at": now,
+        }
+        for item_id, matches in matched
+        for match in matches
+    ]
+    insert_many_ignoring_conflicts(session, MatchRow.__table__, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,25 +149,54 @@ class StoryMember:
     lang: str | None
 
 
+_STORIES = cast(Table, Story.__table__)
+_ITEMS = cast(Table, ItemRow.__table__)
+#: statements built once: these run for every matched item, and SQLAlchemy's compiled
+#: cache serves a prebuilt Core statement without rebuilding or re-keying it
+_CREATE_STORY = insert(_STORIES).returning(_STORIES.c.id)
+_JOIN_STORY = (
+    update(_STORIES)
+    .where(_STORIES.c.id == bindparam("story_id_"))
+    .values(item_count=_STORIES.c.item_count + 1, updated_at=bindparam("now_"))
+)
+_SET_STORY = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id == bindparam("item_id_"))
+    .values(story_id=bindparam("story_id_"))
+)
+
+
 def create_story(session: Session, *, now: datetime, signature: str) -> int:
     """A new story of one item; `signature` is the item's full `MinHash.to_str()`."""
-    story = Story(created_at=now, updated_at=now, signature=signature[:128], item_count=1)
-    session.add(story)
-    session.flush()
-    return story.id
+    session.flush()  # ORM rows still pending keep their order before this one
+    row = session.connection().execute(
+        _CREATE_STORY,
+        {"created_at": now, "updated_at": now, "signature": signature[:128], "item_count": 1},
+    )
+    story_id: int = row.scalar_one()
+    return story_id
 
 
 def join_story(session: Session, story_id: int, *, now: datetime) -> None:
     """One more item reports the story."""
-    session.execute(
-        update(Story)
-        .where(Story.id == story_id)
-        .values(item_count=Story.item_count + 1, updated_at=now)
-    )
+    _execute_core(session, _JOIN_STORY, {"story_id_": story_id, "now_": now}, Story, story_id)
 
 
 def set_story(session: Session, item_id: int, story_id: int) -> None:
-    session.execute(update(ItemRow).where(ItemRow.id == item_id).values(story_id=story_id))
+    _execute_core(
+        session, _SET_STORY, {"item_id_": item_id, "story_id_": story_id}, ItemRow, item_id
+    )
+
+
+def _execute_core(
+    session: Session, stmt: Any, params: dict[str, Any], entity: Any, row_id: int
+) -> None:
+    """Run a prebuilt UPDATE of one row, keeping the session's view of that row consistent."""
+    session.flush()
+    session.connection().execute(stmt, params)
+    loaded = session.identity_map.get(session.identity_key(entity, row_id))
+    if loaded is not None:
+        session.expire(loaded)
 
 
 def story_members(session: Session, since: datetime) -> list[StoryMember]:

@@ -120,14 +120,18 @@ def enqueue_for_story(
     payload: dict[str, Any],
     now: datetime,
     interval: timedelta,
+    new_story: bool = False,
 ) -> bool:
     """An alert for a story's first item in the channel, else a thread follow-up.
+
+    `new_story` says the story was created in this transaction, so no row can
+    mention it yet and the lookup is skipped.
 
     Follow-ups come at most once per `interval` per story and channel: a new
     source joins the follow-up still waiting, or opens one due `interval` after
     the story's last message. True when a new row was queued.
     """
-    if story_id is None or not _story_opened(session, channel_id, story_id):
+    if story_id is None or new_story or not _story_opened(session, channel_id, story_id):
         return enqueue(
             session, channel_id=channel_id, kind="alert", dedup_key=f"alert:{channel_id}:{item_id}",
             payload=payload, now=now, item_id=item_id, story_id=story_id,
