@@ -33,10 +33,13 @@ from datetime import datetime
 from itertools import count
 from typing import Generic, TypeVar
 
-from bot.match.similarity import Fingerprint, MinHash, jaccard
+from bot.match.similarity import BITS, NUM_PERM, Fingerprint, MinHash, jaccard
 from bot.match.thresholds import DEFAULT, ClusterConfig, base_lang
 
 T = TypeVar("T", bound=Hashable)
+
+#: the largest band table `StoryIndex` allocates: 2 rows of 6 bits need 520,192 slots
+_MAX_SLOTS = 1 << 21
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,11 +205,16 @@ class StoryIndex:
     def __init__(self, config: ClusterConfig = DEFAULT) -> None:
         self.config = config
         self._members: dict[int, StoryCandidate] = {}
-        # band key -> the member handle, or a list of them when several share the
-        # band: most buckets hold one to three members, and a set per bucket plus
-        # the keys kept per member cost 22 KiB per member. A member's keys are not
-        # kept: `remove` and `evict` recompute them from its signature.
-        self._buckets: dict[int, int | list[int]] = {}
+        # Slot per band key (see MinHash.bands): None, the member handle, or a list
+        # of them when several share the band. With 2 rows there are 127 × 4,096
+        # keys, most in use once a window holds 10,000 members, so a flat list
+        # (4 MB) beats a dict, which also keeps an int object per key. A set per
+        # bucket and the keys kept per member cost 22 KiB per member; keys are now
+        # recomputed from the signature by `remove` and `evict`.
+        slots = (NUM_PERM - config.lsh_rows + 1) << (BITS * config.lsh_rows)
+        if slots > _MAX_SLOTS:
+            raise ValueError(f"lsh_rows={config.lsh_rows} needs {slots:,} band slots")
+        self._buckets: list[int | list[int] | None] = [None] * slots
         self._by_age: list[tuple[datetime, int]] = []
         self._ids = count()
 
@@ -219,7 +227,7 @@ class StoryIndex:
         self._members[n] = member
         buckets = self._buckets
         for key in member.signature.bands(self.config.lsh_rows):
-            slot = buckets.get(key)
+            slot = buckets[key]
             if slot is None:
                 buckets[key] = n
             elif isinstance(slot, int):
@@ -243,8 +251,8 @@ class StoryIndex:
         for key in member.signature.bands(self.config.lsh_rows):
             slot = buckets[key]
             if isinstance(slot, int):
-                del buckets[key]  # n was its only member
-            else:
+                buckets[key] = None  # n was its only member
+            elif slot is not None:
                 slot.remove(n)
                 if len(slot) == 1:
                     buckets[key] = slot[0]
@@ -270,7 +278,7 @@ class StoryIndex:
         found: list[int] = []
         buckets = self._buckets
         for key in signature.bands(self.config.lsh_rows):
-            slot = buckets.get(key)
+            slot = buckets[key]
             if slot is None:
                 continue
             if isinstance(slot, int):
