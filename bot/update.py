@@ -115,6 +115,8 @@ class Pipeline:
     #: story clustering; its index is rebuilt from the store at the first write
     stories: StoryTracker = field(default_factory=StoryTracker)
     followup_interval: timedelta | None = None
+    #: channels following a set of topics, for the batch being written (one query per set)
+    _channels: dict[frozenset[str], list[str]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         if self.followup_interval is None:
@@ -202,20 +204,56 @@ class Pipeline:
         return outcomes
 
     def _write_batch(self, batch: Sequence[_Result]) -> list[FeedOutcome]:
-        """Write many feeds' results in one transaction, each in its own savepoint."""
-        outcomes = []
+        """Write many feeds' results in one transaction, each in its own savepoint.
+
+        A 304 writes nothing but its feed row: those rows are noted in order and
+        written together at the end, in one savepoint (one per feed only if that fails).
+        """
+        outcomes: list[FeedOutcome] = []
+        unchanged: list[tuple[int, _Result, datetime, datetime]] = []
         self.stories.load(self.db, self.clock())
+        self._channels = {}
         with self.stories.transaction(), self.db.write() as session:
             for result in batch:
-                try:
-                    with self.stories.savepoint(), session.begin_nested():
-                        outcomes.append(self._apply(session, result))
-                except Exception as e:  # a bug or bad data in one feed must not stop the rest
-                    log.exception("storing feed failed", extra={"feed": result.feed.url})
-                    error = StoreError(f"could not store this feed's items: {e}")
-                    with session.begin_nested():
-                        outcomes.append(self._apply(session, _Result(result.feed, error=error)))
+                if result.error is None and result.fetched is None:
+                    now = self.clock()
+                    next_at = self._next_check(result.feed, now, headers=result.headers)
+                    unchanged.append((len(outcomes), result, now, next_at))
+                    outcomes.append(FeedOutcome(result.feed.id, result.feed.url, "not_modified"))
+                    continue
+                outcomes.append(self._apply_isolated(session, result))
+            self._store_unchanged(session, unchanged, outcomes)
         return outcomes
+
+    def _apply_isolated(self, session: Session, result: _Result) -> FeedOutcome:
+        try:
+            with self.stories.savepoint(), session.begin_nested():
+                return self._apply(session, result)
+        except Exception as e:  # a bug or bad data in one feed must not stop the rest
+            log.exception("storing feed failed", extra={"feed": result.feed.url})
+            error = StoreError(f"could not store this feed's items: {e}")
+            with session.begin_nested():
+                return self._apply(session, _Result(result.feed, error=error))
+
+    def _store_unchanged(
+        self,
+        session: Session,
+        unchanged: Sequence[tuple[int, _Result, datetime, datetime]],
+        outcomes: list[FeedOutcome],
+    ) -> None:
+        """The noted 304s' feed rows; `outcomes[position]` is each one's outcome."""
+        if not unchanged:
+            return
+        try:
+            with session.begin_nested():
+                feed_store.record_unchanged(
+                    session, [(r.feed.id, now, next_at) for _, r, now, next_at in unchanged]
+                )
+            return
+        except Exception:
+            log.exception("storing unchanged feeds failed; storing them one by one")
+        for position, result, _, _ in unchanged:
+            outcomes[position] = self._apply_isolated(session, result)
 
     def _apply(self, session: Session, result: _Result) -> FeedOutcome:
         feed = result.feed
@@ -254,6 +292,13 @@ class Pipeline:
             consecutive_errors=errors,
             rng=self.rng,
         )
+
+    def _channels_for(self, session: Session, matches: Sequence[Match]) -> list[str]:
+        """Channels following the matched topics, asked once per topic set and batch."""
+        topics = frozenset(m.topic for m in matches)
+        if topics not in self._channels:
+            self._channels[topics] = channel_store.channels_for_topics(session, topics)
+        return self._channels[topics]
 
     def _store_not_modified(
         self, session: Session, feed: FeedForUpdate, headers: Mapping[str, str]
@@ -338,6 +383,7 @@ class Pipeline:
                     story_id=story.story_id,
                     followup_interval=self.followup_interval or FOLLOWUP_INTERVAL,
                     new_story=story.is_new,
+                    channel_ids=self._channels_for(session, matches),
                 )
         # The first poll's items are a backlog, not a rate: start measuring from there.
         rate = feed.items_per_day
@@ -399,15 +445,19 @@ def enqueue_alerts(
     story_id: int | None = None,
     followup_interval: timedelta = FOLLOWUP_INTERVAL,
     new_story: bool = False,
+    channel_ids: Sequence[str] | None = None,
 ) -> int:
     """For each channel following a matched topic: an alert for the story's first item
     there, else the story's thread follow-up; returns how many new rows.
 
     `new_story`: the story was created by this item, so no channel has heard of it yet.
+    `channel_ids`: the channels following the matched topics, when already known.
     """
     payload = alert_payload(item, matches, feed_name)
+    if channel_ids is None:
+        channel_ids = channel_store.channels_for_topics(session, [m.topic for m in matches])
     count = 0
-    for channel_id in channel_store.channels_for_topics(session, [m.topic for m in matches]):
+    for channel_id in channel_ids:
         count += outbox.enqueue_for_story(
             session,
             channel_id=channel_id,

@@ -23,6 +23,14 @@ from bot.types import Item, Match
 #: SQLite caps bound parameters per statement; query known keys in chunks
 _CHUNK = 500
 
+_STORIES = cast(Table, Story.__table__)
+_ITEMS = cast(Table, ItemRow.__table__)
+#: run once per fetched feed; built once, so the compiled cache serves it as is
+_KNOWN_KEYS = select(_ITEMS.c.key, _ITEMS.c.content_hash).where(
+    _ITEMS.c.feed_id == bindparam("feed_id_"),
+    _ITEMS.c.key.in_(bindparam("keys_", expanding=True)),
+)
+
 
 @dataclass(frozen=True, slots=True)
 class StoredItem:
@@ -43,12 +51,13 @@ def known_keys(session: Session, feed_id: int, keys: Iterable[str]) -> dict[str,
     """Stored item key → content hash, for the given keys of one feed."""
     wanted = list(dict.fromkeys(keys))
     found: dict[str, str] = {}
+    if not wanted:
+        return found
+    session.flush()  # the prebuilt statement below bypasses the ORM's autoflush
+    connection = session.connection()
     for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        rows = session.execute(
-            select(ItemRow.key, ItemRow.content_hash).where(
-                ItemRow.feed_id == feed_id, ItemRow.key.in_(chunk)
-            )
+        rows = connection.execute(
+            _KNOWN_KEYS, {"feed_id_": feed_id, "keys_": wanted[start : start + _CHUNK]}
         )
         found.update((key, content_hash) for key, content_hash in rows)
     return found
@@ -149,8 +158,6 @@ class StoryMember:
     lang: str | None
 
 
-_STORIES = cast(Table, Story.__table__)
-_ITEMS = cast(Table, ItemRow.__table__)
 #: statements built once: these run for every matched item, and SQLAlchemy's compiled
 #: cache serves a prebuilt Core statement without rebuilding or re-keying it
 _CREATE_STORY = insert(_STORIES).returning(_STORIES.c.id)
