@@ -9,7 +9,9 @@ with the same thresholds; the baseline compares each item with every earlier one
     .venv/bin/python bench/bench_cluster.py [--items 10000] [--baseline-items 10000]
 
 Prints items/s for each, the ratio, the mean number of candidates the index
-verified per item, and how often the two methods put a pair together alike.
+verified per item, how often the two methods put a pair together alike, and the
+memory the index holds for the items of one window (tracemalloc: the Python
+objects the index keeps, fingerprints included).
 Times are CPU seconds of this process (time.process_time): the machine is shared,
 and wall time moved by a factor of two with the load of other jobs.
 """
@@ -22,6 +24,7 @@ import random
 import string
 import sys
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -118,6 +121,21 @@ def run_naive(items: Sequence[Gen]) -> tuple[list[int], float]:
     return out, time.process_time() - t
 
 
+def index_memory(items: Sequence[Gen]) -> int:
+    """Bytes held by a StoryIndex of all the items (one window), as the pipeline fills it."""
+    tracemalloc.start()
+    try:
+        index = StoryIndex()
+        for n, g in enumerate(items):
+            fp = Fingerprint.of(g.title, g.summary)
+            index.add(StoryCandidate.of(n, g.feed, g.at, fp, "en"))
+        del fp
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return held
+
+
 def pair_scores(items: Sequence[Gen], stories: Sequence[int]) -> tuple[float, float]:
     """Pairwise precision and recall against the generated story labels."""
     both = Counter((g.story, s) for g, s in zip(items, stories, strict=True))
@@ -173,6 +191,11 @@ def main() -> None:
         f"{len(items) / secs / rate:.1f}x the naive rate"
     )
     print(f"agreement with naive on pairs grouped: {agreement(stories[: len(base)], base):.3f}")
+    held = index_memory(items)
+    print(
+        f"index memory: {held / 1e6:.1f} MB for {len(items)} members"
+        f" = {held / len(items) / 1024:.1f} KiB/member, band table included"
+    )
 
 
 if __name__ == "__main__":

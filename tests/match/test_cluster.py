@@ -18,8 +18,9 @@ from bot.match.cluster import (
     StoryIndex,
     assign_story,
     best_story,
+    similarity,
 )
-from bot.match.similarity import Fingerprint
+from bot.match.similarity import Fingerprint, jaccard
 from bot.match.thresholds import DEFAULT, ClusterConfig, Thresholds
 
 STORIES = Path(__file__).resolve().parent.parent / "data" / "stories"
@@ -197,12 +198,30 @@ def test_empty_text_never_matches() -> None:
     assert assign(b, [member(a, 1), sig_only]) is None
 
 
+def test_member_stems_compare_exactly_as_the_fingerprints(
+    labelled: dict[str, LabelledItem],
+) -> None:
+    # The index keeps a member's stems as a tuple; scores must be the very floats
+    # `jaccard` gives on the two fingerprints' sets, or stored decisions would move.
+    items = sorted(labelled.values(), key=lambda i: i.id)[:40]
+    items.append(replace(items[0], id="bare", summary=""))  # title only, one side
+    fps = {i.id: fp(i) for i in items}
+    for a in items:
+        for b in items:
+            x, y = fps[a.id], fps[b.id]
+            if x.has_summary and y.has_summary:
+                want = (jaccard(x.words, y.words), len(x.words & y.words), False)
+            else:
+                want = (jaccard(x.title, y.title), len(x.title & y.title), True)
+            assert similarity(x, member(b, 1)) == want, (a.id, b.id)
+
+
 def test_candidate_from_stored_signature(labelled: dict[str, LabelledItem]) -> None:
     first, later = _pair(1)
     stored = StoryCandidate.from_signature(
         4, 1, first.published_at, fp(first).signature.to_str(), "en"
     )
-    assert stored.fingerprint is None
+    assert stored.stems is None
     assert stored.signature == fp(first).signature
     assert assign(later, [stored]) == 4
     unrelated = labelled["en-05a"]  # ECB rates, the same week
