@@ -86,6 +86,11 @@ TEXT_CASES = {
     ),
     "br and p become lines": ("<p>One</p><p>Two<br>Three</p>", True, "One\nTwo\nThree"),
     "lines fold when not kept": ("<p>One</p><p>Two</p>", False, "One Two"),
+    "kept lines lose blank lines and edges": (
+        " \n<p> One \t two </p>\n \r\n<p>\u2028Three\x0b</p>\n ", True, "One two\nThree",
+    ),
+    "kept lines fold other breaks to spaces": ("a\u2029b\x1cc\x85d\ne", True, "a b c d\ne"),
+    "no line break to keep": ("\tOne \r two\u3000", True, "One two"),
     "whitespace folded": ("  Air \t\n  defence   news ", False, "Air defence news"),
     "NFKC full-width": ("ＰＶＯ　ドローン１２３", False, "PVO ドローン123"),
     "NFKC ligature": ("ﬁre control", False, "fire control"),
