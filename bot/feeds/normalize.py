@@ -17,6 +17,7 @@ matcher:
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from datetime import UTC, datetime
 from html import unescape
@@ -214,10 +215,40 @@ def html_to_text(value: str) -> str:
     """Strip tags, drop scripts and styles, decode entities; blocks become newlines."""
     if "<" not in value:
         return unescape(value) if "&" in value else value
+    simple = _simple_html_to_text(value)
+    if simple is not None:
+        return simple
     parser = _TextExtractor()
     parser.feed(value)
     parser.close()
     return "".join(parser.parts)
+
+
+# A tag without attributes, as HTMLParser reads one: `<p>`, `</P >`, `<br/>`.
+_SIMPLE_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[ \t\n\r\f]*(/?)>")
+
+
+def _simple_html_to_text(value: str) -> str | None:
+    """What `_TextExtractor` makes of a fragment whose only markup is attribute-less
+    tags and entities (most summaries: `<p>…</p>`), at a fraction of the cost;
+    None for anything else (a stray `<`, attributes, comments, scripts ...)."""
+    parts: list[str] = []
+    pos = 0
+    for tag in _SIMPLE_TAG.finditer(value):
+        text = value[pos : tag.start()]
+        closing, name, self_closing = tag.groups()
+        name = name.lower()
+        if "<" in text or (closing and self_closing) or name in _SKIP_TAGS:
+            return None
+        parts.append(unescape(text) if "&" in text else text)
+        if name in _BLOCK_TAGS:
+            parts.append("\n")
+        pos = tag.end()
+    rest = value[pos:]
+    if "<" in rest:
+        return None
+    parts.append(unescape(rest) if "&" in rest else rest)
+    return "".join(parts)
 
 
 class _TextExtractor(HTMLParser):

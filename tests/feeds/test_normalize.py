@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from bot.feeds import normalize as normalize_module
 from bot.feeds.normalize import (
     SUMMARY_MAX,
     canonical_url,
@@ -245,3 +246,41 @@ def test_published_at(raw: RawItem, expected: datetime) -> None:
     assert item is not None
     assert item.published_at == expected
     assert item.published_at.tzinfo is not None
+
+
+def _full_parse(raw: str) -> str:
+    parser = normalize_module._TextExtractor()
+    parser.feed(raw)
+    parser.close()
+    return "".join(parser.parts)
+
+
+SIMPLE_MARKUP = [
+    "<p>Air defence</p>",
+    "<P >Tom &amp; Jerry<BR/>again</P >",
+    "One<br />two<hr>three</li>",
+    "<b>bold</b> and <i>x &lt;y&gt;</i> &nbsp;&#8212;",
+    "text & more &amp",
+]
+#: markup the quick path leaves to HTMLParser
+OTHER_MARKUP = [
+    "<p class='x'>attrs</p>",
+    "a < b and c > d",
+    "<script>var x = '<b>';</script>Text",
+    "<title>t</title>x",
+    "<!-- note -->x",
+    "</p/>x",
+    "<p\u00a0>x",
+]
+
+
+@pytest.mark.parametrize("raw", SIMPLE_MARKUP)
+def test_simple_markup_takes_the_quick_path_to_the_same_text(raw: str) -> None:
+    assert normalize_module._simple_html_to_text(raw) == _full_parse(raw)
+    assert html_to_text(raw) == _full_parse(raw)
+
+
+@pytest.mark.parametrize("raw", OTHER_MARKUP)
+def test_other_markup_goes_to_the_html_parser(raw: str) -> None:
+    assert normalize_module._simple_html_to_text(raw) is None
+    assert html_to_text(raw) == _full_parse(raw)
