@@ -199,3 +199,12 @@ def test_fingerprint() -> None:
     assert fp.title < fp.words
     assert fp.signature == MinHash.of(fp.words)
     assert not Fingerprint.of("Drones hit Kyiv").has_summary
+
+
+def test_repeated_words_share_one_stem_object() -> None:
+    # The story index keeps every member's stems: a word seen before must give the
+    # same string object, not a copy (see STEM_CACHE).
+    text = "Interceptors launched over Kharkiv overnight"
+    a, b = (sorted(tokens(text)) for _ in range(2))
+    assert a == b
+    assert all(x is y for x, y in zip(a, b, strict=True))
