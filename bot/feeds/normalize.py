@@ -306,9 +306,12 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
         return None
     candidate = url.strip()
     try:
-        if base:
-            candidate = urljoin(base.strip(), candidate)
         parts = urlsplit(candidate)
+        # An absolute http(s) link resolves to itself (urljoin would only re-spell empty
+        # "?", "#" or ";" parts, which are dropped or kept below anyway): skip the join.
+        absolute = parts.scheme in _DEFAULT_PORTS and parts.netloc and ";" not in parts.path
+        if base and not absolute:
+            parts = urlsplit(urljoin(base.strip(), candidate))
         port = parts.port
     except ValueError:
         return None  # unbalanced brackets, a port out of range ...

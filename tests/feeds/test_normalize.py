@@ -64,6 +64,11 @@ URL_CASES = {
     "blank": ("   ", FEED, None),
     "whitespace trimmed": ("  https://news.example.org/a  ", None, "https://news.example.org/a"),
     "ipv6 host": ("http://[2001:DB8::1]:80/a", None, "http://[2001:db8::1]/a"),
+    # an absolute link beside a base: as urljoin spells it (the join itself is skipped)
+    "absolute beside a base": ("HTTPS://X.example/a?#top", FEED, "https://x.example/a"),
+    "empty params, same scheme": ("https://x.example/a;", "https://f.example/", "https://x.example/a"),
+    "empty params, other scheme": ("http://x.example/a;", "https://f.example/", "http://x.example/a;"),
+    "bad port beside a base": ("https://x.example:99999/a", FEED, None),
 }  # fmt: skip
 
 
