@@ -2,6 +2,7 @@
 
     python -m bench              all of them
     python -m bench parse match  only bench_parse and bench_match
+    python -m bench ingest --memory-feeds 0   options after the names go to each benchmark
 
 Each benchmark prints its figures and the ratio to a baseline measured in the same run.
 """
@@ -16,7 +17,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def main(names: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    first_option = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    names, options = argv[:first_option], argv[first_option:]
     available = sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
     chosen = names or available
     unknown = sorted(set(chosen) - set(available))
@@ -27,7 +30,9 @@ def main(names: list[str]) -> int:
     for name in chosen:
         print(f"\n=== bench_{name} ===", flush=True)
         started = time.monotonic()
-        code = subprocess.call([sys.executable, "-m", f"bench.bench_{name}"], cwd=HERE.parent)
+        code = subprocess.call(
+            [sys.executable, "-m", f"bench.bench_{name}", *options], cwd=HERE.parent
+        )
         print(
             f"=== bench_{name}: {'ok' if code == 0 else f'exit {code}'} "
             f"in {time.monotonic() - started:.0f} s ===",
