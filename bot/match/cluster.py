@@ -26,6 +26,7 @@ returned. `DisjointSet` does the same grouping in batch, for the backtest.
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -234,16 +235,18 @@ class StoryIndex:
     def __init__(self, config: ClusterConfig = DEFAULT) -> None:
         self.config = config
         self._members: dict[int, StoryCandidate] = {}
-        # Slot per band key (see MinHash.bands): None, the member handle, or a list
-        # of them when several share the band. With 2 rows there are 127 × 4,096
-        # keys, most in use once a window holds 10,000 members, so a flat list
-        # (4 MB) beats a dict, which also keeps an int object per key. A set per
-        # bucket and the keys kept per member cost 22 KiB per member; keys are now
-        # recomputed from the signature by `remove` and `evict`.
+        # Slot per band key (see MinHash.bands): None, the member handle, or an
+        # array of handles when several share the band (4 bytes each, where a
+        # list takes 8 and a set 30; 2**32 handles would take a century of news).
+        # With 2 rows there are 127 × 4,096 keys, most in use once a window holds
+        # 10,000 members, so a flat list (4 MB) beats a dict, which also keeps an
+        # int object per key. A set per bucket and the keys kept per member cost
+        # 22 KiB per member; keys are now recomputed from the signature by
+        # `remove` and `evict`.
         slots = (NUM_PERM - config.lsh_rows + 1) << (BITS * config.lsh_rows)
         if slots > _MAX_SLOTS:
             raise ValueError(f"lsh_rows={config.lsh_rows} needs {slots:,} band slots")
-        self._buckets: list[int | list[int] | None] = [None] * slots
+        self._buckets: list[int | array[int] | None] = [None] * slots
         self._by_age: list[tuple[datetime, int]] = []
         self._ids = count()
 
@@ -260,7 +263,7 @@ class StoryIndex:
             if slot is None:
                 buckets[key] = n
             elif isinstance(slot, int):
-                buckets[key] = [slot, n]
+                buckets[key] = array("I", (slot, n))
             else:
                 slot.append(n)
         heapq.heappush(self._by_age, (member.published_at, n))
