@@ -221,15 +221,15 @@ class StoryIndex:
     `backtest --mode index` against `--mode exhaustive` on tests/data/stories:
 
         hits  candidates/item  items/s  generated recall  labelled pairs (of 116)
-        3           63          1,626        0.865              114
-        2          239            897        0.871              114
-        1          930            430        0.872              116
+        3           63          1,543        0.865              114
+        2          239            930        0.871              114
+        1          930            443        0.872              116
 
     The two pairs lost at 3 hits are German (de-01c, near the low German
     threshold). Members are evicted once older than the window, so memory is
-    bounded by one window of items: about 4 KiB per member plus a 4 MB band
-    table (10,000 members of the bench: 47 MB; 297 MB before band keys were
-    packed, buckets flattened and stems kept as tuples).
+    bounded by one window of items: 2.5 to 3.5 KiB per member, and the 4 MB
+    band table (tracemalloc, 12,000 members of the bench farm's text: 32 MB,
+    where tuple band keys, sets per bucket and whole fingerprints took 350 MB).
     """
 
     def __init__(self, config: ClusterConfig = DEFAULT) -> None:

@@ -8,7 +8,7 @@ thresholds, no index. Everything is a pure function of its arguments.
                   off, then a fixed-length prefix); in Japanese (no spaces) each kanji
                   and each katakana word is a token
     features      the set of tokens of title and summary (`shingles` adds n-grams on request)
-    Fingerprint   title stems, all stems, and the MinHash of all stems: what clustering keeps
+    Fingerprint   title stems, all stems, and the MinHash of all stems: what clustering compares
     MinHash       128 minimum hashes under a fixed, seeded hash family (SHAKE-128), 6 bits
                   each: one base64 character per value, for `Story.signature`
     jaccard       the exact measure the thresholds are tuned on; `overlap` is kept for
