@@ -27,13 +27,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.request import Request, urlopen
@@ -44,6 +42,7 @@ from bot.config import Settings
 from bot.notify.sender import LEASE
 
 from .conftest import REPO
+from .loopback_feed import serve_feed
 
 pytestmark = pytest.mark.slow
 
@@ -91,27 +90,10 @@ def feed_xml() -> bytes:
     ).encode()
 
 
-class FeedHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = feed_xml()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/rss+xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def feed_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FeedHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{server.server_address[1]}/rss"
-    server.shutdown()
-    server.server_close()
+    with serve_feed(feed_xml) as url:
+        yield url
 
 
 class Fake:

@@ -12,15 +12,14 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from .conftest import REPO
+from .loopback_feed import serve_feed
 
 FEED = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Loopback Desk</title><link>http://localhost/</link>
@@ -35,28 +34,12 @@ FEED = """<?xml version="1.0" encoding="utf-8"?>
 </channel></rss>"""
 
 
-class FeedHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        from email.utils import formatdate
-
-        body = FEED.format(date=formatdate(usegmt=True)).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/rss+xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def feed_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FeedHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{server.server_address[1]}/rss"
-    server.shutdown()
+    from email.utils import formatdate
+
+    with serve_feed(lambda: FEED.format(date=formatdate(usegmt=True)).encode()) as url:
+        yield url
 
 
 def read_until(stream_path: Path, needle: str, proc: subprocess.Popen[str], timeout: float) -> str:
