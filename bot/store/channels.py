@@ -6,8 +6,9 @@ Channels come from two places, told apart by `Channel.origin`:
   The file's `follows` is applied to the subscriptions only when it differs
   from the one applied last time (`Channel.config_follows`): on the first
   sync, or after the file was edited. So a chat `follow`/`unfollow` survives
-  restarts, and editing the file still wins. Settings such as the mode, time
-  zone, digest time and admin role come from the file at every sync. A channel
+  restarts, and editing the file still wins. Quiet hours work the same way
+  (`Channel.config_quiet`), so a chat `quiet` survives restarts too. The mode,
+  time zone, digest time and admin role come from the file at every sync. A channel
   removed from the file keeps its subscriptions and loses only the admin role.
 * `chat`: first seen through a chat command (bot.store.subscriptions); sync
   never touches its subscriptions.
@@ -59,7 +60,10 @@ def sync_channels(session: Session, channels: Sequence[ChannelSpec], now: dateti
             row = Channel(id=spec.id, platform=spec.platform)
             session.add(row)
         row.platform, row.mode, row.timezone = spec.platform, spec.mode, spec.timezone
-        row.digest_at, row.quiet, row.is_admin = spec.digest_at, spec.quiet, spec.admin
+        row.digest_at, row.is_admin = spec.digest_at, spec.admin
+        if row.config_quiet is None or row.config_quiet != (spec.quiet or ""):
+            # First sync, or feeds.yaml was edited: the file wins over a chat `quiet`.
+            row.quiet, row.config_quiet = spec.quiet, spec.quiet or ""
         row.origin = ORIGIN_CONFIG
         follows = sorted(set(spec.follows))
         if row.config_follows is None or sorted(row.config_follows) != follows:
@@ -71,7 +75,7 @@ def sync_channels(session: Session, channels: Sequence[ChannelSpec], now: dateti
         if channel_id not in wanted:
             row.is_admin = False
             if row.origin == ORIGIN_CONFIG:
-                row.config_follows = None
+                row.config_follows = row.config_quiet = None
 
 
 def _set_subscriptions(session: Session, channel_id: str, topics: Iterable[str]) -> None:

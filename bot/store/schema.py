@@ -175,6 +175,9 @@ class Channel(Base):
     #: the `follows` feeds.yaml gave at the last sync; a restart re-applies the file's
     #: list only when it changed, so a chat `follow`/`unfollow` survives restarts
     config_follows: Mapped[list[str] | None] = mapped_column(JSON)
+    #: the `quiet` feeds.yaml gave at the last sync ("" for none; NULL: never synced), so
+    #: quiet hours set with the chat `quiet` command survive restarts in the same way
+    config_quiet: Mapped[str | None] = mapped_column(String(11))
 
 
 class Subscription(Base):

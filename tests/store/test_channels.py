@@ -258,3 +258,32 @@ def test_a_store_from_before_0003_gets_the_file_follows_once(database: Database)
     chat_follow(database, "slack:C1", "energy")
     sync(database, spec("slack:C1", "war"))
     assert subscriptions(database, "slack:C1") == {"war", "energy"}
+
+
+def chat_quiet(db: Database, channel_id: str, quiet: str | None) -> None:
+    """What the chat `quiet` command does."""
+    with db.write() as s:
+        s.execute(update(Channel).where(Channel.id == channel_id).values(quiet=quiet))
+
+
+def quiet_of(db: Database, channel_id: str) -> str | None:
+    with db.read() as s:
+        row = s.get(Channel, channel_id)
+        assert row is not None
+        return row.quiet
+
+
+def test_chat_quiet_hours_survive_a_restart_until_the_file_changes_them(
+    database: Database,
+) -> None:
+    sync(database, spec("slack:C1", quiet="22:00-07:00"))
+    chat_quiet(database, "slack:C1", "23:00-06:00")
+    sync(database, spec("slack:C1", quiet="22:00-07:00"))  # restart, file unchanged
+    assert quiet_of(database, "slack:C1") == "23:00-06:00"
+    sync(database, spec("slack:C1", quiet="21:00-06:00"))  # edited
+    assert quiet_of(database, "slack:C1") == "21:00-06:00"
+    sync(database, spec("slack:C1"))  # quiet hours removed from the file
+    assert quiet_of(database, "slack:C1") is None
+    chat_quiet(database, "slack:C1", "01:00-05:00")
+    sync(database, spec("slack:C1"))
+    assert quiet_of(database, "slack:C1") == "01:00-05:00"
