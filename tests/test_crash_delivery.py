@@ -26,7 +26,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -41,8 +40,7 @@ import pytest
 from bot.config import Settings
 from bot.notify.sender import LEASE
 
-from .conftest import REPO
-from .loopback_feed import serve_feed
+from .real_process import serve_feed, spawn_fake, start_run
 
 pytestmark = pytest.mark.slow
 
@@ -101,13 +99,7 @@ class Fake:
 
     def __init__(self, module: str, log: Path) -> None:
         self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"tests.fakes.{module}", "--port", "0", "--log", str(log)],
-            cwd=REPO, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip()
-        assert self.url.startswith("http://127.0.0.1:"), self.url
+        self.proc, self.url = spawn_fake(module, log)
         self.base = "/".join(self.url.split("/")[:3])  # http://127.0.0.1:port
 
     def inject(self, **fault: Any) -> None:
@@ -197,10 +189,7 @@ class Bot:
         self.runs += 1
         self.log = self.tmp_path / f"run{self.runs}.log"
         with self.log.open("w") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "--config", str(self.config), "run"],
-                cwd=self.tmp_path, stdout=log, stderr=subprocess.STDOUT, text=True, env=self.env,
-            )  # fmt: skip
+            self.proc = start_run(self.config, self.tmp_path, self.env, log, subprocess.STDOUT)
 
     def kill(self) -> None:
         assert self.proc is not None

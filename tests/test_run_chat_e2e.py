@@ -13,8 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -26,8 +24,8 @@ import pytest
 
 from tests.chat.fake_bot_api import TOKEN, FakeBotAPI, message_id, update
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.real_process import read_until, start_run
 from tests.test_app_chat import SECRET, SLACK_TOKEN, free_port, sign, slash_body, write_config
-from tests.test_run_e2e import read_until
 
 T = TypeVar("T")
 
@@ -102,14 +100,7 @@ def test_run_answers_slack_and_telegram_commands_and_stops_on_sigterm(
     }
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "--config", str(config), "run"],
-            cwd=tmp_path,
-            stdout=stdout,
-            stderr=stderr,
-            text=True,
-            env=env,
-        )
+        proc = start_run(config, tmp_path, env, stdout, stderr)
         try:
             read_until(err, "chat commands: slack over HTTP", proc, timeout=20)
             read_until(err, "chat commands: telegram by long polling", proc, timeout=10)

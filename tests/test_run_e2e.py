@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .conftest import REPO
-from .loopback_feed import serve_feed
+from .real_process import read_until, serve_feed, start_run
 
 FEED = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Loopback Desk</title><link>http://localhost/</link>
@@ -42,18 +39,6 @@ def feed_server() -> Iterator[str]:
         yield url
 
 
-def read_until(stream_path: Path, needle: str, proc: subprocess.Popen[str], timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = stream_path.read_text(errors="replace") if stream_path.exists() else ""
-        if needle in text:
-            return text
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    raise AssertionError(f"{needle!r} did not appear; output so far:\n{text}")
-
-
 def test_run_alerts_on_the_console_survives_a_dead_feed_and_stops_on_ctrl_c(
     tmp_path: Path, feed_server: str
 ) -> None:
@@ -70,14 +55,7 @@ def test_run_alerts_on_the_console_survives_a_dead_feed_and_stops_on_ctrl_c(
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TELEGRAM_"))}
     with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "--config", str(config), "run"],
-            cwd=tmp_path,
-            stdout=stdout,
-            stderr=stderr,
-            text=True,
-            env=env,
-        )
+        proc = start_run(config, tmp_path, env, stdout, stderr)
         try:
             shown = read_until(out, "Patriot air defense systems", proc, timeout=60)
             logs = read_until(err, "no-such-host.invalid", proc, timeout=30)

@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +15,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from telegram import Bot
 
-from tests.conftest import REPO
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.real_process import spawn_fake
 
 
 @pytest.fixture
@@ -27,14 +26,8 @@ def run_fake(tmp_path: Path) -> Iterator[object]:
 
     def start(module: str) -> tuple[str, Path]:
         log = tmp_path / f"{module}.json"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", f"tests.fakes.{module}", "--port", "0", "--log", str(log)],
-            cwd=REPO, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        proc, url = spawn_fake(module, log)
         procs.append(proc)
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), url
         return url, log
 
     yield start
