@@ -22,12 +22,8 @@ from sqlalchemy import select, update
 
 from bot.config import ChannelSpec
 from bot.notify import sender
-from bot.notify.base import Notifier, OutgoingMessage, Receipt
-from bot.notify.console import ConsoleNotifier
-from bot.notify.pacing import Pacer
+from bot.notify.base import OutgoingMessage, Receipt
 from bot.notify.sender import LEASE, MAX_ATTEMPTS, SendSummary, backoff, drain_outbox
-from bot.notify.slack import SlackNotifier
-from bot.notify.telegram import TelegramNotifier
 from bot.store import channels as channel_store
 from bot.store import outbox
 from bot.store.db import Database
@@ -36,6 +32,7 @@ from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.notify.builders import alert, digest
 from tests.notify.conftest import Clock
+from tests.notify.world import fake_notifiers
 
 # PTB 22 warns inside RetryAfter.__init__ about retry_after becoming a timedelta.
 pytestmark = pytest.mark.filterwarnings(
@@ -51,16 +48,7 @@ class Bot:
     ) -> None:
         self.db, self.clock, self.slack, self.tg = db, clock, slack, tg
         self.console = io.StringIO()
-        self.telegram = TelegramNotifier(
-            "1:test-token", base_url=tg.url, pacer=Pacer.unlimited(), timeout=1
-        )
-        self.notifiers: dict[str, Notifier] = {
-            "slack": SlackNotifier(
-                "xoxb-t", base_url=slack.url, pacer=Pacer.unlimited(), timeout=1
-            ),
-            "telegram": self.telegram,
-            "console": ConsoleNotifier(stream=self.console),
-        }
+        self.telegram, self.notifiers = fake_notifiers(slack, tg, self.console)
 
     def channels(self, *specs: ChannelSpec) -> None:
         with self.db.write() as s:

@@ -105,6 +105,20 @@ class Outlets:
         return Fetched(url=feed.url, body=body, headers={"content-type": "application/rss+xml"})
 
 
+def fake_notifiers(
+    slack: FakeSlackAPI, tg: FakeTelegramAPI, console: io.StringIO
+) -> tuple[TelegramNotifier, dict[str, Notifier]]:
+    """The real notifiers, unpaced, talking to the fakes; the Telegram one is returned
+    apart too, as the caller must close its HTTP client."""
+    telegram = TelegramNotifier("1:test-token", base_url=tg.url, pacer=Pacer.unlimited(), timeout=1)
+    slack_notifier = SlackNotifier("xoxb-t", base_url=slack.url, pacer=Pacer.unlimited(), timeout=1)
+    return telegram, {
+        "slack": slack_notifier,
+        "telegram": telegram,
+        "console": ConsoleNotifier(stream=console),
+    }
+
+
 class Parser:
     async def parse(self, body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
         return parse_feed(body, headers, url)
@@ -127,16 +141,7 @@ class World:
         self.followup = followup
         self.stories = labelled("en")
         self.console = io.StringIO()
-        self.telegram = TelegramNotifier(
-            "1:test-token", base_url=tg.url, pacer=Pacer.unlimited(), timeout=1
-        )
-        self.notifiers: dict[str, Notifier] = {
-            "slack": SlackNotifier(
-                "xoxb-t", base_url=slack.url, pacer=Pacer.unlimited(), timeout=1
-            ),
-            "telegram": self.telegram,
-            "console": ConsoleNotifier(stream=self.console),
-        }
+        self.telegram, self.notifiers = fake_notifiers(slack, tg, self.console)
         self.pipeline = self.restart()
 
     def restart(self) -> Pipeline:
