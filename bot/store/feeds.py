@@ -173,15 +173,7 @@ def record_success(
     moved_to: str | None = None,
 ) -> None:
     """A 200 or 304: clear the error state and store validators and the next check."""
-    values: dict[str, object] = {
-        "status": "active",
-        "last_check_at": now,
-        "last_success_at": now,
-        "next_check_at": next_check_at,
-        "consecutive_errors": 0,
-        "last_error": None,
-        "error_reported": False,
-    }
+    values = _success(now, next_check_at)
     if etag is not None or last_modified is not None:
         values.update(etag=etag, last_modified=last_modified)
     if title:
@@ -197,6 +189,19 @@ def record_success(
     _update_feed(session, feed_id, values)
 
 
+def _success(now: datetime, next_check_at: datetime) -> dict[str, object]:
+    """The columns every successful check sets: active, error state cleared, next check."""
+    return {
+        "status": "active",
+        "last_check_at": now,
+        "last_success_at": now,
+        "next_check_at": next_check_at,
+        "consecutive_errors": 0,
+        "last_error": None,
+        "error_reported": False,
+    }
+
+
 def record_unchanged(session: Session, checks: Sequence[tuple[int, datetime, datetime]]) -> None:
     """Many 304s at once, as `record_success` without validators stores each: one
     UPDATE statement, run for every `(feed_id, now, next_check_at)` in one round trip."""
@@ -204,16 +209,7 @@ def record_unchanged(session: Session, checks: Sequence[tuple[int, datetime, dat
         return
     session.flush()
     rows = [
-        {
-            _FEED_ID: feed_id,
-            "status": "active",
-            "last_check_at": now,
-            "last_success_at": now,
-            "next_check_at": next_check_at,
-            "consecutive_errors": 0,
-            "last_error": None,
-            "error_reported": False,
-        }
+        {_FEED_ID: feed_id, **_success(now, next_check_at)}
         for feed_id, now, next_check_at in checks
     ]
     session.connection().execute(_UPDATE_FEED, rows)
