@@ -69,9 +69,6 @@ WRITE_BATCH = 100
 #: most feeds fetched or parsed but not yet written: when the writer falls behind,
 #: new fetches wait instead of piling parsed feeds up in memory
 MAX_HELD = 2 * WRITE_BATCH
-#: at most one thread follow-up per story and channel this often; the sources that
-#: arrive meanwhile are listed together (Settings.followup_interval when configured)
-FOLLOWUP_INTERVAL = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,14 +112,8 @@ class Pipeline:
     rng: random.Random | None = None
     #: story clustering; its index is rebuilt from the store at the first write
     stories: StoryTracker = field(default_factory=StoryTracker)
-    followup_interval: timedelta | None = None
     #: channels following a set of topics, for the batch being written (one query per set)
     _channels: dict[frozenset[str], list[str]] = field(default_factory=dict, init=False)
-
-    def __post_init__(self) -> None:
-        if self.followup_interval is None:
-            configured = getattr(self.settings, "followup_interval", None)
-            self.followup_interval = configured or FOLLOWUP_INTERVAL
 
     async def poll_due(self) -> PollSummary:
         """Update every feed that is due now; never raises for one feed.
@@ -382,7 +373,7 @@ class Pipeline:
                     feed.title or parsed.title or "",
                     now,
                     story_id=story.story_id,
-                    followup_interval=self.followup_interval or FOLLOWUP_INTERVAL,
+                    followup_interval=self.settings.followup_interval,
                     new_story=story.is_new,
                     channel_ids=self._channels_for(session, matches),
                 )
@@ -444,19 +435,17 @@ def enqueue_alerts(
     now: datetime,
     *,
     story_id: int | None = None,
-    followup_interval: timedelta = FOLLOWUP_INTERVAL,
+    followup_interval: timedelta,
     new_story: bool = False,
-    channel_ids: Sequence[str] | None = None,
+    channel_ids: Sequence[str],
 ) -> int:
     """For each channel following a matched topic: an alert for the story's first item
     there, else the story's thread follow-up; returns how many new rows.
 
     `new_story`: the story was created by this item, so no channel has heard of it yet.
-    `channel_ids`: the channels following the matched topics, when already known.
+    `channel_ids`: the channels following the matched topics (`_channels_for`).
     """
     payload = alert_payload(item, matches, feed_name)
-    if channel_ids is None:
-        channel_ids = channel_store.channels_for_topics(session, [m.topic for m in matches])
     count = 0
     for channel_id in channel_ids:
         count += outbox.enqueue_for_story(

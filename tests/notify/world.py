@@ -151,10 +151,9 @@ class World:
             self.outlets,
             Parser(),
             TopicMatcher.compile(TOPICS),
-            Settings(),
+            Settings(followup_interval=self.followup),
             clock=self.clock,
             rng=random.Random(1),
-            followup_interval=self.followup,
         )
         return self.pipeline
 
