@@ -216,12 +216,7 @@ def _single_key(table: Any) -> Any:
     return pk[0] if len(pk) == 1 else None
 
 
-@functools.lru_cache(maxsize=256)
 def _insert_statement(dialect: str, table: Any) -> Any:
     """INSERT … ON CONFLICT DO NOTHING [RETURNING key] for `table`; cached (immutable)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).on_conflict_do_nothing()
     key = _single_key(table)
-    return stmt.returning(key) if key is not None else stmt
+    return _insert_many_statement(dialect, table, (key.name,) if key is not None else ())
