@@ -105,7 +105,11 @@ TOPICAL = [
     "IRIS-T",
     "NASAMS",
 ]
-BASE_TIME = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+#: the oldest item's date: five hours before the farm starts, so that every run sees
+#: the same mix of items whatever the calendar day (a fixed date would slowly turn every
+#: item into backlog, which the bot stores but never alerts); five hours holds a feed's
+#: 30 items (7 minutes apart) and some changes, all inside the bot's 24-hour backlog age
+BASE_TIME = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=5)
 #: share of words drawn from RARE: news text is mostly common words, but the names,
 #: places and specifics that tell one story from another are rare ones
 RARE_SHARE = 0.3
