@@ -134,6 +134,7 @@ _BLOCK_TAGS = frozenset(
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title", "svg"})
 # Zero-width characters and soft hyphens split words without showing anything.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+_INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
 
 def normalize_item(
@@ -202,10 +203,15 @@ def normalize_text(value: str | None, *, keep_lines: bool = False) -> str:
     if not value:
         return ""
     text = html_to_text(value)
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    if not text.isascii():  # ASCII is NFKC already and holds no invisible characters
+        text = unicodedata.normalize("NFKC", text)
+        if _INVISIBLE_RE.search(text):
+            text = text.translate(_INVISIBLE)
     # Every whitespace run becomes one space, or one line break when it holds any
-    # (blank lines go). str.split does that in C; regexes cost more than the rest.
-    if keep_lines and "\n" in text:
+    # (blank lines go). str.split does that in C; regexes cost more than the rest,
+    # even one that only looks for whitespace to fold. Line breaks only at the ends
+    # (`<p>…</p>`) leave one line: that is the one-line case.
+    if keep_lines and "\n" in text.strip():
         lines = (" ".join(line.split()) for line in text.split("\n"))
         return "\n".join(line for line in lines if line)
     return " ".join(text.split())
@@ -305,6 +311,8 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     if not url or not url.strip():
         return None
     candidate = url.strip()
+    if _PLAIN_URL.fullmatch(candidate):
+        return candidate  # what the general path below makes of it, unchanged
     try:
         parts = urlsplit(candidate)
         # An absolute http(s) link resolves to itself (urljoin would only re-spell empty
@@ -324,6 +332,12 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{port}"
     return urlunsplit((scheme, netloc, parts.path or "/", _clean_query(parts.query), ""))
+
+
+# An absolute link that is canonical already (most are): lower-case http(s) scheme and
+# host, no port, credentials, query, fragment or ";" (see urljoin above), a path
+# starting with "/" of ASCII characters that urlsplit keeps as they are.
+_PLAIN_URL = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*/[-A-Za-z0-9._~!$&'()*+,=:@%/]*")
 
 
 def _clean_query(query: str) -> str:
