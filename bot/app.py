@@ -5,9 +5,10 @@ async with app:              # database upgraded, feeds/channels synced, clients
     await app.run_forever()  # or: await app.run_once()
 
 `run_forever` runs the scheduler (poll, send, digest jobs) and serves the chat
-commands the environment enables (bot.chat.serve); `run_once` polls, queues
-due digests and delivers, without chat. SIGINT and SIGTERM stop the chat
-front-ends first (so no command runs on closed clients), then the scheduler.
+commands the environment enables (bot.chat.serve); `run_once` polls, indexes
+the new items for search, queues due digests and delivers, without chat.
+SIGINT and SIGTERM stop the chat front-ends first (so no command runs on
+closed clients), then the scheduler.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import datetime
@@ -39,6 +41,8 @@ from bot.scheduler import build_scheduler
 from bot.store import channels as channel_store
 from bot.store import feeds as feed_store
 from bot.store.db import Database
+from bot.store.search_index import BATCH as INDEX_BATCH
+from bot.store.search_index import index_pending
 from bot.types import PollSummary
 from bot.update import Pipeline, utcnow
 
@@ -146,6 +150,31 @@ class App:
             )
         return summary
 
+    async def index(self) -> int:
+        """Index the items stored since the last run for search (SQLite); how many.
+
+        Kept out of `poll` so that storing, matching and queueing alerts never
+        wait for it (search finds pending items meanwhile: bot.store.search).
+        One chunk per thread hop, so a stop can cut in between chunks.
+        """
+        started = time.perf_counter()
+        total = 0
+        while True:
+            indexed = await asyncio.to_thread(index_pending, self.db, limit=INDEX_BATCH)
+            total += indexed
+            if indexed < INDEX_BATCH:
+                break
+        if total:
+            log.info(
+                "index: %d items made searchable in %.1fs", total, time.perf_counter() - started
+            )
+        return total
+
+    async def poll_and_index(self) -> None:
+        """The scheduler's poll job: a polling cycle, then the search index catches up."""
+        await self.poll()
+        await self.index()
+
     async def send(self) -> SendSummary:
         """Deliver what is due in the outbox."""
         settings = self.config.settings
@@ -169,10 +198,12 @@ class App:
             return enqueue_due_digests(session, self.clock())
 
     async def run_once(self) -> tuple[PollSummary, SendSummary]:
-        """Poll every feed now (whatever its schedule), queue due digests, deliver; `run --once`."""
+        """Poll every feed now (whatever its schedule), index, queue due digests, deliver;
+        `run --once`."""
         with self.db.write() as session:
             feed_store.make_all_due(session, self.clock())
         summary = await self.poll()
+        await self.index()
         await self.digest()
         return summary, await self.send()
 
@@ -187,7 +218,7 @@ class App:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self._stopping.set)
         scheduler = build_scheduler(
-            poll=self._guarded(self.poll),
+            poll=self._guarded(self.poll_and_index),
             send=self._guarded(self.send),
             send_every=self.config.settings.send_interval,
             digest=self._guarded(self.digest),

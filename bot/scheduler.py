@@ -1,11 +1,14 @@
 """APScheduler jobs: triggers only, no decisions.
 
 The poll job runs every few seconds and asks the store which feeds are due
-(`next_check_at <= now`); the send job drains the outbox; the digest job asks
-every minute which channels' digests are due (bot.notify.digest decides, and
-its (channel, period) key makes a second run a no-op). Every job first runs at
-start-up, so a digest missed while the bot was down goes out then, once. No
-job overlaps itself (`max_instances=1`) and missed runs are coalesced into one.
+(`next_check_at <= now`), then indexes the new items for search
+(bot.app.App.poll_and_index: after the poll, so it never slows one down nor
+contends with it for SQLite's write lock); the send job drains the outbox;
+the digest job asks every minute which channels' digests are due
+(bot.notify.digest decides, and its (channel, period) key makes a second run a
+no-op). Every job first runs at start-up, so a digest missed while the bot was
+down goes out then, once. No job overlaps itself (`max_instances=1`) and
+missed runs are coalesced into one.
 """
 
 from __future__ import annotations

@@ -33,16 +33,6 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 30
 
-_HAS_PENDING_TABLE = (
-    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'items_fts_pending'"
-)
-#: index the noted items in sort-key order (FTS5 appends instead of flushing), then forget them
-_INDEX_PENDING = (
-    "INSERT INTO items_fts(rowid, title, summary)"
-    " SELECT sort_key, title, summary FROM items_fts_pending_rows ORDER BY sort_key",
-    "DELETE FROM items_fts_pending",
-)
-
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get WAL, a busy timeout and immediate writes."""
@@ -98,25 +88,14 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """One write transaction: committed on success, rolled back on any error."""
+        """One write transaction: committed on success, rolled back on any error.
+
+        New items are not indexed for search here: migration 0004's trigger notes
+        them as pending in this same transaction, and bot.store.search_index
+        indexes them later, off the ingestion path (search finds them meanwhile).
+        """
         with _wrap_errors(), self._write.begin() as session:
             yield session
-            self._index_pending_items(session)
-
-    def _index_pending_items(self, session: Session) -> None:
-        """SQLite: make the items this transaction inserted searchable, before it commits.
-
-        One sorted statement instead of a trigger per row (migration 0004: about
-        4x less CPU per stored item). Before that migration there is nothing to do.
-        """
-        if not self.is_sqlite:
-            return
-        connection = session.connection()
-        if connection.exec_driver_sql(_HAS_PENDING_TABLE).first() is None:
-            return  # asked every time (microseconds): the schema may move under us
-        session.flush()  # rows still held by the ORM must reach the table (and its trigger)
-        for statement in _INDEX_PENDING:
-            connection.exec_driver_sql(statement)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
