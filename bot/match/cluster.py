@@ -25,6 +25,7 @@ returned. `DisjointSet` does the same grouping in batch, for the backtest.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from array import array
 from collections import Counter
@@ -163,24 +164,47 @@ def best_story(
     (the batch backtest merged de-06c with en-04a and, through them, more).
     """
     limits = config.for_lang(lang)
-    oldest = now - config.window
-    best: tuple[float, StoryMatch] | None = None
+    window = config.window
+    oldest = now - window
+    # `similarity`, the window and the language test inlined for the common case
+    # (both sides have a summary): the index hands over hundreds of candidates per
+    # item, and per candidate the calls cost as much as the set intersection. The
+    # expressions are `similarity`'s, so the floats and the choice are the same.
+    words = item.words
+    size = len(words)
+    exact = size > 0 and item.has_summary
+    base = base_lang(lang) if lang else None
+    margin, min_shared = limits.same_feed_margin, limits.min_shared
+    best_rank = 0.0
+    best: StoryMatch | None = None
     for cand in candidates:
-        if cand.published_at < oldest or abs(published_at - cand.published_at) > config.window:
+        when = cand.published_at
+        if when < oldest or abs(published_at - when) > window:
             continue
-        if lang and cand.lang and base_lang(lang) != base_lang(cand.lang):
+        if base is not None and cand.lang and base != _base_lang(cand.lang):
             continue
-        score, shared, title_only = similarity(item, cand)
+        stems = cand.stems
         same_feed = cand.feed_id == feed_id
-        floor = limits.min_similarity_title_only if title_only else limits.min_similarity
-        if cand.stems is None:
-            floor += config.estimate_margin
-        rank = score - (limits.same_feed_margin if same_feed else 0.0)
-        if rank < floor or shared < limits.min_shared:
+        if exact and stems is not None and cand.has_summary:
+            shared = len(words.intersection(stems))
+            score = shared / (size + len(stems) - shared)
+            title_only = False
+            floor = limits.min_similarity
+        else:
+            score, shared, title_only = similarity(item, cand)
+            floor = limits.min_similarity_title_only if title_only else limits.min_similarity
+            if stems is None:
+                floor += config.estimate_margin
+        rank = score - (margin if same_feed else 0.0)
+        if rank < floor or shared < min_shared:
             continue
-        if best is None or rank > best[0]:
-            best = (rank, StoryMatch(cand.story_id, score, same_feed, title_only))
-    return best[1] if best else None
+        if best is None or rank > best_rank:
+            best_rank, best = rank, StoryMatch(cand.story_id, score, same_feed, title_only)
+    return best
+
+
+#: base_lang of the few language tags candidates carry (a dict lookup, not two splits)
+_base_lang = functools.lru_cache(maxsize=256)(base_lang)
 
 
 def assign_story(
@@ -319,7 +343,9 @@ class StoryIndex:
                 found.extend(slot)
         hits = Counter(found)  # one C-level count instead of one update per band
         need = self.config.lsh_min_hits
-        return [self._members[n] for n in sorted(hits) if hits[n] >= need]
+        members = self._members
+        # most handles share a band or two: drop them before sorting
+        return [members[n] for n in sorted(n for n, c in hits.items() if c >= need)]
 
     def members(self) -> list[StoryCandidate]:
         """Every indexed member, oldest first (for tests and exhaustive comparison)."""

@@ -174,8 +174,10 @@ class TopicMatcher:
             title = title.replace(_SEPARATOR, " ")
         joined = f"{title}{_SEPARATOR}{summary}"
         folded = fold(joined)
-        scan = _Scan(folded, folded.text.index(_SEPARATOR), len(title) + 1)
         per_topic = self._scan(folded, joined)
+        if not per_topic:
+            return []
+        scan = _Scan(folded, folded.text.index(_SEPARATOR), len(title) + 1)
         matches = []
         for topic_index in sorted(per_topic):
             topic = self._topics[topic_index]
