@@ -153,10 +153,38 @@ def stem(word: str) -> str:
 def tokens(text: str) -> list[str]:
     """Content tokens in order: stemmed words, numbers, single kanji, katakana words."""
     folded = fold(text)
-    runs = _TOKEN_RE.findall(folded)
-    if _CJK_RUN_RE.search(folded) is None:
-        # no kanji or kana anywhere (most items): no run needs splitting
-        return list(map(stem, itertools.filterfalse(STOPWORDS.__contains__, runs)))
+    runs = _ascii_runs(folded)
+    if runs is None:
+        runs = _TOKEN_RE.findall(folded)
+        if _CJK_RUN_RE.search(folded) is not None:
+            return _tokens_with_cjk(runs)
+    # no kanji or kana anywhere (most items): no run needs splitting
+    return list(map(stem, itertools.filterfalse(STOPWORDS.__contains__, runs)))
+
+
+#: what `_TOKEN_RE` finds in text of lower-case ASCII letters, digits and spaces
+_ASCII_TOKEN_RE = re.compile(r"[a-z]+|[0-9]+")
+_ASCII_LETTERS = b" abcdefghijklmnopqrstuvwxyz"
+_ASCII_DIGITS = b"0123456789"
+
+
+def _ascii_runs(folded: str) -> list[str] | None:
+    """`_TOKEN_RE.findall(folded)` for the usual folded text, [a-z0-9 ] only; else None.
+
+    Its Unicode classes make `_TOKEN_RE` slow: str.split does text of letters
+    and spaces in a tenth of its time, a regex of ASCII classes in half.
+    """
+    if not folded.isascii():
+        return None
+    rest = folded.encode().translate(None, _ASCII_LETTERS)
+    if not rest:
+        return folded.split()
+    if not rest.translate(None, _ASCII_DIGITS):
+        return _ASCII_TOKEN_RE.findall(folded)
+    return None
+
+
+def _tokens_with_cjk(runs: list[str]) -> list[str]:
     out: list[str] = []
     for run in runs:
         if _CJK_RUN_RE.match(run):
