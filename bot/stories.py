@@ -98,10 +98,22 @@ class StoryTracker:
         del self._staged[mark:]
 
     def assign(
-        self, session: Session, item_id: int, item: Item, *, feed_id: int, now: datetime
+        self,
+        session: Session,
+        item_id: int,
+        item: Item,
+        *,
+        feed_id: int,
+        now: datetime,
+        fingerprint: Fingerprint | None = None,
     ) -> StoryAssignment:
-        """Place a stored item in a story, new or one it reports (inside `transaction`)."""
-        fingerprint = Fingerprint.of(item.title, item.summary)
+        """Place a stored item in a story, new or one it reports (inside `transaction`).
+
+        `fingerprint`: the item's `Fingerprint.of(title, summary)`, when a parser
+        worker computed it already (bot/feeds/prepare.py).
+        """
+        if fingerprint is None:
+            fingerprint = Fingerprint.of(item.title, item.summary)
         match = self.index.assign(
             fingerprint, lang=item.lang, feed_id=feed_id, published_at=item.published_at, now=now
         )

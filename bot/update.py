@@ -5,16 +5,19 @@ For every due feed::
     feed    = store.due_feeds(now)                       # the scheduler decides nothing
     result  = await fetcher.fetch(feed)                  # network: 200, 304 or FetchError
     if 304:  store.record_success(feed, next_check)      # parse nothing, alert nothing
-    parsed  = await parser.parse(body)                   # in a worker process
-    items   = [normalize(raw) for raw in parsed.items]   # pure
+    prepared = await parser.prepare(body)                # in a worker process: parse, then
+                                                         #   normalize, match, fingerprint
+    items   = prepared.items_at(now)                     #   (pure, bot/feeds/prepare.py)
     intents = decide(items, store.known_keys(feed))      # pure: insert / update, alert or not
-    matches = {i: matcher.match(i.item) for i in intents if i.alert}   # pure
     with store.write():                                  # ONE transaction:
         insert items and matches
         story   = stories.assign(item)                   # in-memory index + Story rows
         per (channel, item): an alert for a story's first item in the channel,
                              else a thread follow-up (at most one per interval)
         record_success(feed, validators, next_check)
+
+With a parser that cannot prepare (tests, a pool without the matcher), the
+writer normalizes and matches itself, with the same functions and results.
 
 A crash before the commit leaves nothing behind (the next poll sees the items
 as new again, and the story index forgets what the transaction added); after
@@ -34,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
@@ -42,7 +45,10 @@ from bot.config import Settings
 from bot.errors import BotError, FetchError, StoreError
 from bot.feeds.decide import decide_items
 from bot.feeds.normalize import normalize_item
+from bot.feeds.prepare import PreparedFeed
 from bot.feeds.schedule import cache_max_age, next_check_at, update_rate
+from bot.match.similarity import Fingerprint
+from bot.match.spec import TopicSpec
 from bot.match.topics import TopicMatcher
 from bot.store import channels as channel_store
 from bot.store import feeds as feed_store
@@ -50,7 +56,16 @@ from bot.store import items as item_store
 from bot.store import outbox
 from bot.store.db import Database
 from bot.stories import StoryTracker
-from bot.types import FeedForUpdate, Fetched, FetchResult, Item, Match, ParsedFeed, PollSummary
+from bot.types import (
+    FeedForUpdate,
+    Fetched,
+    FetchResult,
+    Item,
+    ItemIntent,
+    Match,
+    ParsedFeed,
+    PollSummary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +76,17 @@ class FeedFetcher(Protocol):
 
 class FeedParser(Protocol):
     async def parse(self, body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed: ...
+
+
+@runtime_checkable
+class FeedPreparer(Protocol):
+    """A parser that also normalizes and matches items, against `topics` (ParserPool)."""
+
+    topics: Mapping[str, TopicSpec] | None
+
+    async def prepare(
+        self, body: bytes, headers: Mapping[str, str], url: str, lang: str | None
+    ) -> PreparedFeed: ...
 
 
 #: most feeds written in one transaction (group commit); 100 rather than 200 keeps a
@@ -79,6 +105,8 @@ class _Result:
     headers: Mapping[str, str] = field(default_factory=dict)
     fetched: Fetched | None = None
     parsed: ParsedFeed | None = None
+    #: instead of `parsed`, when the parser prepared the feed (FeedPreparer)
+    prepared: PreparedFeed | None = None
     error: BotError | None = None
 
 
@@ -114,6 +142,17 @@ class Pipeline:
     stories: StoryTracker = field(default_factory=StoryTracker)
     #: channels following a set of topics, for the batch being written (one query per set)
     _channels: dict[frozenset[str], list[str]] = field(default_factory=dict, init=False)
+    #: the parser, when it prepares feeds with the topics `matcher` was compiled from
+    _preparer: FeedPreparer | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        # A parser with other topics (or none) only parses: the writer matches.
+        parser = self.parser
+        if isinstance(parser, FeedPreparer) and parser.topics is not None:
+            if tuple(parser.topics) == self.matcher.topics:
+                self._preparer = parser
+            else:
+                log.warning("the parser's topics are not the matcher's; matching in-process")
 
     async def poll_due(self) -> PollSummary:
         """Update every feed that is due now; never raises for one feed.
@@ -167,6 +206,11 @@ class Pipeline:
             result = await self.fetcher.fetch(feed)
             if not isinstance(result, Fetched):
                 return _Result(feed, headers=result.headers)
+            if self._preparer is not None:
+                prepared = await self._preparer.prepare(
+                    result.body, result.headers, result.url, feed.lang
+                )
+                return _Result(feed, fetched=result, prepared=prepared)
             parsed = await self.parser.parse(result.body, result.headers, result.url)
             return _Result(feed, fetched=result, parsed=parsed)
         except BotError as e:
@@ -252,10 +296,11 @@ class Pipeline:
         if result.error is not None:
             self._store_error(session, feed, result.error)
             return FeedOutcome(feed.id, feed.url, "error", error=str(result.error))
-        if result.fetched is None or result.parsed is None:
+        document = result.parsed if result.prepared is None else result.prepared
+        if result.fetched is None or document is None:
             self._store_not_modified(session, feed, result.headers)
             return FeedOutcome(feed.id, feed.url, "not_modified")
-        return self._store_fetched(session, feed, result.fetched, result.parsed)
+        return self._store_fetched(session, feed, result.fetched, document)
 
     # -- the write side: each runs in a worker thread, one transaction each ----------
 
@@ -321,10 +366,17 @@ class Pipeline:
             enqueue_report(session, f"feed:{feed.id}:{now.isoformat()}", text, now)
 
     def _store_fetched(
-        self, session: Session, feed: FeedForUpdate, fetched: Fetched, parsed: ParsedFeed
+        self,
+        session: Session,
+        feed: FeedForUpdate,
+        fetched: Fetched,
+        parsed: ParsedFeed | PreparedFeed,
     ) -> FeedOutcome:
         now = self.clock()
-        items = normalized(parsed, fetched.url, now, feed.lang)
+        if isinstance(parsed, PreparedFeed):
+            items = parsed.items_at(now)
+        else:
+            items = normalized(parsed, fetched.url, now, feed.lang)
         first_poll = feed.last_success_at is None
         known = item_store.known_keys(session, feed.id, (i.key for i in items))
         intents = decide_items(
@@ -336,34 +388,47 @@ class Pipeline:
             first_poll=first_poll,
         )
         new, matched, queued = 0, 0, 0
-        inserts = []
+        # each new item with its matches and, from a worker, its fingerprint
+        inserts: list[tuple[ItemIntent, Sequence[Match], Fingerprint | None]] = []
+        prepared = parsed if isinstance(parsed, PreparedFeed) else None
+        position = {id(item): i for i, item in enumerate(items)} if prepared else {}
         for intent in intents:
             if intent.action == "update":
                 item_store.update_item(session, feed.id, intent.item)
+            elif prepared is not None:
+                i = position[id(intent.item)]
+                inserts.append((intent, prepared.matches[i], prepared.fingerprints[i]))
             else:
-                inserts.append((intent, self.matcher.match_item(intent.item)))
+                inserts.append((intent, self.matcher.match_item(intent.item), None))
         # One statement for the feed's new items, one for their matches; then, in
         # the same order as before, each matched item's story and alerts.
         item_ids = item_store.insert_items(
             session,
             feed.id,
-            [(intent.item, intent.alert and bool(matches)) for intent, matches in inserts],
+            [(intent.item, intent.alert and bool(matches)) for intent, matches, _ in inserts],
             now=now,
         )
         stored = [
-            (item_id, intent, matches)
-            for item_id, (intent, matches) in zip(item_ids, inserts, strict=True)
+            (item_id, intent, matches, fingerprint)
+            for item_id, (intent, matches, fingerprint) in zip(item_ids, inserts, strict=True)
             if item_id is not None  # None: another writer stored it first and alerted there
         ]
         new = len(stored)
         item_store.insert_all_matches(
-            session, [(item_id, matches) for item_id, _, matches in stored if matches], now=now
+            session, [(item_id, matches) for item_id, _, matches, _ in stored if matches], now=now
         )
-        for item_id, intent, matches in stored:
+        for item_id, intent, matches, fingerprint in stored:
             if not matches:
                 continue
             matched += 1
-            story = self.stories.assign(session, item_id, intent.item, feed_id=feed.id, now=now)
+            story = self.stories.assign(
+                session,
+                item_id,
+                intent.item,
+                feed_id=feed.id,
+                now=now,
+                fingerprint=fingerprint,
+            )
             if intent.alert:
                 queued += enqueue_alerts(
                     session,
