@@ -135,6 +135,10 @@ _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "titl
 # Zero-width characters and soft hyphens split words without showing anything.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 _INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+#: the ASCII characters str.split takes for whitespace, but for the space
+_ASCII_SPACES_BUT_SPACE = "".join(
+    c for c in map(chr, range(128)) if c.isspace() and c != " "
+).encode()
 
 
 def normalize_item(
@@ -211,9 +215,16 @@ def normalize_text(value: str | None, *, keep_lines: bool = False) -> str:
     # (blank lines go). str.split does that in C; regexes cost more than the rest,
     # even one that only looks for whitespace to fold. Line breaks only at the ends
     # (`<p>…</p>`) leave one line: that is the one-line case.
-    if keep_lines and "\n" in text.strip():
+    stripped = text.strip()
+    if keep_lines and "\n" in stripped:
         lines = (" ".join(line.split()) for line in text.split("\n"))
         return "\n".join(line for line in lines if line)
+    if stripped.isascii():
+        # Already folded when no whitespace but single spaces: bytes.translate and
+        # one search tell that in half the time of splitting and joining.
+        raw = stripped.encode()
+        if len(raw.translate(None, _ASCII_SPACES_BUT_SPACE)) == len(raw) and b"  " not in raw:
+            return stripped
     return " ".join(text.split())
 
 
