@@ -35,7 +35,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
 
@@ -206,13 +206,15 @@ class Pipeline:
             result = await self.fetcher.fetch(feed)
             if not isinstance(result, Fetched):
                 return _Result(feed, headers=result.headers)
+            # The body is parsed: the writer needs only the rest (up to MAX_HELD wait for it).
+            held = replace(result, body=b"")
             if self._preparer is not None:
                 prepared = await self._preparer.prepare(
                     result.body, result.headers, result.url, feed.lang
                 )
-                return _Result(feed, fetched=result, prepared=prepared)
+                return _Result(feed, fetched=held, prepared=prepared)
             parsed = await self.parser.parse(result.body, result.headers, result.url)
-            return _Result(feed, fetched=result, parsed=parsed)
+            return _Result(feed, fetched=held, parsed=parsed)
         except BotError as e:
             log.warning("feed failed", extra={"feed": feed.url, "error": str(e)})
             return _Result(feed, error=e)

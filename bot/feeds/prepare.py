@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from sys import intern
 from typing import Any
 
 from bot.feeds.normalize import normalize_item
@@ -95,7 +96,10 @@ def _rebuild(
     matches: Sequence[Sequence[MatchState]],
     fingerprints: Sequence[tuple[frozenset[str], frozenset[str], bytes, bool] | None],
 ) -> PreparedFeed:
-    # Runs in the main process for every feed: constructors only, no checks.
+    # Runs in the main process for every feed: constructors only, no checks. The
+    # stems are interned: the story index keeps them for its whole window, and
+    # unpickled, each item would hold copies of its own where Fingerprint.of's stem
+    # cache shares one string per stem (the farm, 3,000 feeds: 12 MB of copies).
     return PreparedFeed(
         *meta,
         items=tuple(Item(*state) for state in items),
@@ -107,7 +111,11 @@ def _rebuild(
             for ms in matches
         ),
         fingerprints=tuple(
-            None if f is None else Fingerprint(f[0], f[1], MinHash(f[2]), f[3])
+            None
+            if f is None
+            else Fingerprint(
+                frozenset(map(intern, f[0])), frozenset(map(intern, f[1])), MinHash(f[2]), f[3]
+            )
             for f in fingerprints
         ),
     )

@@ -1,0 +1,264 @@
+"""A few worker processes, each on its own pipe, driven from the event loop.
+
+Owns how calls reach the parser's worker processes (parse_pool.py decides
+what runs there). `concurrent.futures.ProcessPoolExecutor` moves every call
+and result through two extra threads of the main process (its manager thread
+and a queue feeder), which wait for the GIL behind the pipeline's writer and
+wake the loop through a third pipe. Here the loop writes a call straight into
+a worker's pipe and reads the answer as it arrives (`loop.add_reader` on a
+non-blocking pipe, so a worker that is slow to write its answer never blocks
+the loop): no thread, no extra hop.
+
+Each worker takes up to `depth` calls at once, so it starts the next one
+while the loop is still busy elsewhere; a call larger than a pipe buffer only
+goes to an idle worker, which reads it while it is written, so the loop never
+waits on a busy worker. A worker that dies (killed, out of memory) fails only
+the calls it held, with `WorkerDied`, and is replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import pickle
+from collections import deque
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, TypeVar, cast
+
+__all__ = ["WorkerDied", "WorkerPool"]
+
+#: a call at least this large waits for an idle worker (a pipe buffer is 64 KiB on Linux)
+_BIG = 60 * 1024
+#: how long close() waits for a worker to exit before it is terminated
+_EXIT_WAIT_S = 5.0
+#: workers that died before they were ready, in a row, before the pool stops replacing
+#: them (per worker): one that cannot even start must not be respawned forever
+_DEATHS_IN_A_ROW = 3
+#: the first frame a worker sends: it is ready (its initializer ran)
+_READY = pickle.dumps(None)
+
+T = TypeVar("T")
+
+
+class WorkerDied(Exception):
+    """The worker process running this call exited before answering."""
+
+
+def _serve(
+    calls: Connection,
+    answers: Connection,
+    initializer: Callable[..., None],
+    initargs: tuple[Any, ...],
+) -> None:
+    """A worker process: answer `(fn, args)` calls, in order, until the pipe closes."""
+    initializer(*initargs)
+    answers.send_bytes(_READY)
+    while True:
+        try:
+            fn, args = pickle.loads(calls.recv_bytes())
+        except EOFError:  # the pool closed the pipe, or the parent is gone
+            return
+        try:
+            answer: tuple[bool, Any] = (True, fn(*args))
+        except Exception as e:  # the caller raises it
+            answer = (False, e)
+        try:
+            payload = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
+        except Exception as e:
+            payload = pickle.dumps((False, RuntimeError(f"cannot send the answer back: {e!r}")))
+        answers.send_bytes(payload)
+
+
+class _Worker:
+    def __init__(self, process: BaseProcess, calls: Connection, answers: Connection) -> None:
+        self.process = process
+        self.calls = calls
+        self.answers = answers
+        #: answer bytes read so far (`Connection.send_bytes` frames: a 4-byte length first)
+        self.buffer = bytearray()
+        #: the calls sent and not answered yet, oldest first (a worker answers in order)
+        self.pending: deque[asyncio.Future[Any]] = deque()
+        self.ready = False
+
+
+class WorkerPool:
+    """`pool.start()` (inside the loop), `await pool.run(fn, *args)`, `await pool.close()`."""
+
+    def __init__(
+        self,
+        workers: int,
+        initializer: Callable[..., None],
+        initargs: tuple[Any, ...] = (),
+        depth: int = 2,
+    ) -> None:
+        self.size = workers
+        self.depth = depth
+        self._initializer = initializer
+        self._initargs = initargs
+        # "spawn": forking a process that runs an event loop and threads can
+        # copy held locks into the child; spawn starts clean on every platform.
+        self._context = multiprocessing.get_context("spawn")
+        self._workers: list[_Worker] = []
+        #: callers waiting for a worker to take their call, first come first served
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._deaths = 0  # of workers that were not ready yet, in a row
+        self._started = False
+        self._closed = False
+
+    def start(self, *, spawn: bool = True) -> None:
+        """Bind the pool to the running loop; the workers start now, or at the first call."""
+        self._loop = asyncio.get_running_loop()
+        if spawn:
+            self._spawn_all()
+
+    def _spawn_all(self) -> None:
+        self._workers = [self._spawn() for _ in range(self.size)]
+        self._started = True
+
+    def _spawn(self) -> _Worker:
+        assert self._loop is not None
+        calls_r, calls_w = self._context.Pipe(duplex=False)
+        answers_r, answers_w = self._context.Pipe(duplex=False)
+        process = self._context.Process(
+            target=_serve,
+            args=(calls_r, answers_w, self._initializer, self._initargs),
+            daemon=True,
+        )
+        process.start()
+        # only the child holds its ends: its exit reads as EOF here
+        calls_r.close()
+        answers_w.close()
+        worker = _Worker(process, calls_w, answers_r)
+        os.set_blocking(answers_r.fileno(), False)
+        self._loop.add_reader(answers_r.fileno(), self._answered, worker)
+        return worker
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in a worker; raises what it raised, or WorkerDied."""
+        if self._loop is None:
+            raise RuntimeError("WorkerPool used before start()")
+        if not self._started and not self._closed:
+            self._spawn_all()
+        message = pickle.dumps((fn, args), pickle.HIGHEST_PROTOCOL)
+        # a big call goes to an idle worker, which reads it as it is written
+        limit = 1 if len(message) >= _BIG else self.depth
+        worker = await self._worker(limit)
+        future = self._loop.create_future()
+        try:
+            worker.calls.send_bytes(message)
+        except OSError:  # it died since its last answer; its EOF is on the way
+            raise WorkerDied("the worker process exited") from None
+        worker.pending.append(future)
+        return cast(T, await future)
+
+    async def _worker(self, limit: int) -> _Worker:
+        """The least busy worker, once it holds fewer than `limit` calls."""
+        assert self._loop is not None
+        while True:
+            worker = min(self._workers, key=lambda w: len(w.pending), default=None)
+            if worker is None:
+                if self._closed:
+                    raise RuntimeError("WorkerPool is closed")
+                raise WorkerDied("the worker processes keep exiting; none is left")
+            if len(worker.pending) < limit:
+                if len(worker.pending) + 1 < self.depth:
+                    self._wake()  # room for more: let the next caller look too
+                return worker
+            waiter = self._loop.create_future()
+            self._waiting.append(waiter)
+            try:
+                await waiter
+            finally:
+                if not waiter.done():  # cancelled while waiting
+                    self._waiting.remove(waiter)
+
+    def _wake(self, everyone: bool = False) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                if not everyone:
+                    return
+
+    def _answered(self, worker: _Worker) -> None:
+        """The loop saw `worker`'s answer pipe readable: (part of) answers, or its exit."""
+        try:
+            chunk = os.read(worker.answers.fileno(), 1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._replace(worker)
+            return
+        buffer = worker.buffer
+        buffer += chunk
+        while len(buffer) >= 4:
+            size = int.from_bytes(buffer[:4], "big", signed=True)
+            start = 4
+            if size == -1:  # over 2 GiB: an 8-byte length follows
+                if len(buffer) < 12:
+                    return
+                size, start = int.from_bytes(buffer[4:12], "big"), 12
+            end = start + size
+            if len(buffer) < end:
+                return
+            with memoryview(buffer) as view:
+                answer = pickle.loads(view[start:end])
+            del buffer[:end]
+            if not worker.ready:
+                worker.ready = True
+                self._deaths = 0
+                continue
+            ok, value = answer
+            future = worker.pending.popleft()
+            if not future.done():  # else its caller was cancelled
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+            self._wake()
+
+    def _replace(self, worker: _Worker) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(worker.answers.fileno())
+        worker.answers.close()
+        worker.calls.close()
+        worker.process.join(timeout=0)  # reap it if it is gone already
+        for future in worker.pending:
+            if not future.done():
+                future.set_exception(WorkerDied("the worker process exited"))
+        # A crash of a ready worker is its call's (retried once, then that feed fails);
+        # workers that die before they are ready would die again.
+        self._deaths = 0 if worker.ready else self._deaths + 1
+        if self._deaths < _DEATHS_IN_A_ROW * self.size:
+            self._workers[self._workers.index(worker)] = self._spawn()
+        else:
+            self._workers.remove(worker)
+        self._wake(everyone=True)
+
+    async def close(self) -> None:
+        """Close the pipes (the workers exit after their current call) and wait for them."""
+        workers, self._workers = self._workers, []
+        self._closed = True
+        for worker in workers:
+            if self._loop is not None:
+                self._loop.remove_reader(worker.answers.fileno())
+            worker.answers.close()
+            worker.calls.close()
+            for future in worker.pending:
+                future.cancel()
+        self._wake(everyone=True)  # callers waiting for a worker find the pool closed
+        await asyncio.to_thread(_join, [w.process for w in workers])
+
+
+def _join(processes: list[BaseProcess]) -> None:
+    for process in processes:
+        process.join(_EXIT_WAIT_S)
+        if process.is_alive():
+            process.terminate()
+            process.join()

@@ -1,0 +1,123 @@
+"""WorkerPool: calls and answers over per-worker pipes, driven by the event loop.
+
+Real spawned processes; the functions they run are this module's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+import time
+
+import pytest
+
+from bot.feeds.workers import WorkerDied, WorkerPool
+
+
+def _nothing() -> None:
+    pass
+
+
+def _refuse_to_start() -> None:
+    raise SystemExit(3)
+
+
+def echo(value: object) -> object:
+    return value
+
+
+def sized(n: int) -> bytes:
+    return bytes(range(256)) * (n // 256)
+
+
+def slow(seconds: float, value: int) -> int:
+    time.sleep(seconds)
+    return value
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def _workers() -> list[int]:
+    return [p.pid for p in multiprocessing.active_children() if p.pid is not None]
+
+
+async def test_calls_and_answers_of_any_size() -> None:
+    pool = WorkerPool(2, _nothing)
+    pool.start()
+    try:
+        big = sized(3 << 20)  # larger than a pipe buffer, both ways
+        assert await pool.run(echo, big) == big
+        answers = await asyncio.gather(*(pool.run(sized, n * 1024) for n in range(0, 200, 7)))
+        assert answers == [sized(n * 1024) for n in range(0, 200, 7)]
+    finally:
+        await pool.close()
+
+
+async def test_an_exception_reaches_the_caller_and_the_worker_goes_on() -> None:
+    pool = WorkerPool(1, _nothing)
+    pool.start(spawn=False)  # the first call starts the worker
+    try:
+        with pytest.raises(ValueError, match="bad input"):
+            await pool.run(fail, "bad input")
+        assert await pool.run(echo, 7) == 7
+    finally:
+        await pool.close()
+
+
+async def test_a_cancelled_caller_leaves_the_others_their_answers() -> None:
+    pool = WorkerPool(1, _nothing)
+    pool.start()
+    try:
+        first = asyncio.ensure_future(pool.run(slow, 0.2, 1))
+        second = asyncio.ensure_future(pool.run(slow, 0.0, 2))
+        third = asyncio.ensure_future(pool.run(slow, 0.0, 3))  # waits: depth is 2
+        await asyncio.sleep(0.05)
+        first.cancel()
+        assert [await second, await third] == [2, 3]
+        assert await pool.run(echo, 4) == 4
+    finally:
+        await pool.close()
+
+
+async def test_a_killed_worker_fails_only_its_own_calls_and_is_replaced() -> None:
+    pool = WorkerPool(2, _nothing, depth=1)
+    pool.start()
+    try:
+        calls = [asyncio.ensure_future(pool.run(slow, 1.0, n)) for n in (1, 2)]
+        await asyncio.sleep(0.3)  # one call in each worker
+        victim = _workers()[0]
+        os.kill(victim, signal.SIGKILL)
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert sorted(type(r).__name__ for r in results) == ["WorkerDied", "int"]
+        assert await asyncio.gather(*(pool.run(echo, n) for n in range(4))) == [0, 1, 2, 3]
+        assert victim not in _workers() and len(_workers()) == 2
+    finally:
+        await pool.close()
+
+
+async def test_a_worker_that_cannot_start_is_not_respawned_forever() -> None:
+    pool = WorkerPool(1, _refuse_to_start)
+    pool.start()
+    try:
+        for _ in range(5):
+            with pytest.raises(WorkerDied):
+                await pool.run(echo, 1)
+        for _ in range(50):  # it gives up: no worker is being started again
+            await asyncio.sleep(0.1)
+            if not _workers():
+                break
+        assert _workers() == []
+    finally:
+        await pool.close()
+
+
+async def test_closed_pool_refuses_calls() -> None:
+    pool = WorkerPool(1, _nothing)
+    pool.start()
+    await pool.close()
+    with pytest.raises(RuntimeError):
+        await pool.run(echo, 1)
