@@ -9,16 +9,21 @@ a worker's pipe and reads the answer as it arrives (`loop.add_reader` on a
 non-blocking pipe, so a worker that is slow to write its answer never blocks
 the loop): no thread, no extra hop.
 
-Each worker takes up to `depth` calls at once, so it starts the next one
-while the loop is still busy elsewhere; a call larger than a pipe buffer only
-goes to an idle worker, which reads it while it is written, so the loop never
-waits on a busy worker. A worker that dies (killed, out of memory) fails only
-the calls it held, with `WorkerDied`, and is replaced.
+Each worker holds up to `depth` calls, as many as its pipe buffer takes
+(1 MiB where Linux allows it), so it goes on working while the loop waits
+for the GIL behind the pipeline's writer (up to the 5 ms switch interval per
+wake-up): with two calls each, the workers idled half the time. A call larger
+than what the pipe has left waits for an idle worker, which reads it while it
+is written, so the loop never blocks writing to a busy worker.
+
+A worker that dies (killed, out of memory) fails only the calls it held,
+with `WorkerDied`, and is replaced.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import multiprocessing
 import os
 import pickle
@@ -30,8 +35,11 @@ from typing import Any, TypeVar, cast
 
 __all__ = ["WorkerDied", "WorkerPool"]
 
-#: a call at least this large waits for an idle worker (a pipe buffer is 64 KiB on Linux)
-_BIG = 60 * 1024
+#: the pipe buffer asked for, each way (Linux's default limit for a user)
+_PIPE_SIZE = 1 << 20
+#: what a pipe holds otherwise (Linux; POSIX only promises 512 bytes, so elsewhere a
+#: second call may block the loop until the worker reads the first)
+_DEFAULT_PIPE_SIZE = 64 * 1024
 #: how long close() waits for a worker to exit before it is terminated
 _EXIT_WAIT_S = 5.0
 #: workers that died before they were ready, in a row, before the pool stops replacing
@@ -81,6 +89,11 @@ class _Worker:
         self.buffer = bytearray()
         #: the calls sent and not answered yet, oldest first (a worker answers in order)
         self.pending: deque[asyncio.Future[Any]] = deque()
+        #: and their sizes in the pipe
+        self.sizes: deque[int] = deque()
+        #: the calls pipe's buffer
+        self.room = _grow_pipe(calls.fileno())
+        _grow_pipe(answers.fileno())  # a worker never waits to hand in an answer
         self.ready = False
 
 
@@ -92,7 +105,7 @@ class WorkerPool:
         workers: int,
         initializer: Callable[..., None],
         initargs: tuple[Any, ...] = (),
-        depth: int = 2,
+        depth: int = 8,
     ) -> None:
         self.size = workers
         self.depth = depth
@@ -145,18 +158,24 @@ class WorkerPool:
             self._spawn_all()
         message = pickle.dumps((fn, args), pickle.HIGHEST_PROTOCOL)
         # a big call goes to an idle worker, which reads it as it is written
-        limit = 1 if len(message) >= _BIG else self.depth
-        worker = await self._worker(limit)
+        size = len(message) + 8  # and the frame's header
+        worker = await self._worker(size)
         future = self._loop.create_future()
         try:
             worker.calls.send_bytes(message)
         except OSError:  # it died since its last answer; its EOF is on the way
             raise WorkerDied("the worker process exited") from None
         worker.pending.append(future)
+        worker.sizes.append(size)
         return cast(T, await future)
 
-    async def _worker(self, limit: int) -> _Worker:
-        """The least busy worker, once it holds fewer than `limit` calls."""
+    async def _worker(self, size: int) -> _Worker:
+        """The least busy worker, once it has room for a call of `size` bytes.
+
+        Room: fewer than `depth` calls, and the pipe takes `size` more bytes
+        without blocking (counting the unanswered calls, read or not); an idle
+        worker takes any size.
+        """
         assert self._loop is not None
         while True:
             worker = min(self._workers, key=lambda w: len(w.pending), default=None)
@@ -164,7 +183,9 @@ class WorkerPool:
                 if self._closed:
                     raise RuntimeError("WorkerPool is closed")
                 raise WorkerDied("the worker processes keep exiting; none is left")
-            if len(worker.pending) < limit:
+            if not worker.pending or (
+                len(worker.pending) < self.depth and sum(worker.sizes) + size <= worker.room
+            ):
                 if len(worker.pending) + 1 < self.depth:
                     self._wake()  # room for more: let the next caller look too
                 return worker
@@ -215,6 +236,7 @@ class WorkerPool:
                 self._deaths = 0
                 continue
             ok, value = answer
+            worker.sizes.popleft()
             future = worker.pending.popleft()
             if not future.done():  # else its caller was cancelled
                 if ok:
@@ -254,6 +276,14 @@ class WorkerPool:
                 future.cancel()
         self._wake(everyone=True)  # callers waiting for a worker find the pool closed
         await asyncio.to_thread(_join, [w.process for w in workers])
+
+
+def _grow_pipe(fd: int) -> int:
+    """Ask for a `_PIPE_SIZE` buffer on a pipe; the size it has."""
+    try:
+        return fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+    except (AttributeError, OSError):  # not Linux, or over the user's limit
+        return _DEFAULT_PIPE_SIZE
 
 
 def _join(processes: list[BaseProcess]) -> None:

@@ -69,7 +69,7 @@ async def test_an_exception_reaches_the_caller_and_the_worker_goes_on() -> None:
 
 
 async def test_a_cancelled_caller_leaves_the_others_their_answers() -> None:
-    pool = WorkerPool(1, _nothing)
+    pool = WorkerPool(1, _nothing, depth=2)
     pool.start()
     try:
         first = asyncio.ensure_future(pool.run(slow, 0.2, 1))
