@@ -27,6 +27,7 @@ import fcntl
 import multiprocessing
 import os
 import pickle
+import signal
 from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -62,6 +63,9 @@ def _serve(
     initargs: tuple[Any, ...],
 ) -> None:
     """A worker process: answer `(fn, args)` calls, in order, until the pipe closes."""
+    # Ctrl-C reaches the whole process group: the parent decides when to stop (it
+    # closes the pipe), so a stopping app still gets the answers it waits for.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     initializer(*initargs)
     answers.send_bytes(_READY)
     while True:

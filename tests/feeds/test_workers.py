@@ -121,3 +121,16 @@ async def test_closed_pool_refuses_calls() -> None:
     await pool.close()
     with pytest.raises(RuntimeError):
         await pool.run(echo, 1)
+
+
+async def test_ctrl_c_leaves_the_workers_to_the_pool() -> None:
+    pool = WorkerPool(1, _nothing)
+    pool.start()
+    try:
+        assert await pool.run(echo, 1) == 1  # ready
+        (worker,) = _workers()
+        os.kill(worker, signal.SIGINT)  # as a terminal's Ctrl-C does to the process group
+        assert await pool.run(slow, 0.2, 2) == 2
+        assert _workers() == [worker]
+    finally:
+        await pool.close()
