@@ -99,6 +99,7 @@ class _Worker:
         self.room = _grow_pipe(calls.fileno())
         _grow_pipe(answers.fileno())  # a worker never waits to hand in an answer
         self.ready = False
+        self.dead = False
 
 
 class WorkerPool:
@@ -163,12 +164,14 @@ class WorkerPool:
         message = pickle.dumps((fn, args), pickle.HIGHEST_PROTOCOL)
         # a big call goes to an idle worker, which reads it as it is written
         size = len(message) + 8  # and the frame's header
-        worker = await self._worker(size)
+        while True:
+            worker = await self._worker(size)
+            try:
+                worker.calls.send_bytes(message)
+                break
+            except OSError:  # it died since its last answer: the call never reached it
+                self._replace(worker)
         future = self._loop.create_future()
-        try:
-            worker.calls.send_bytes(message)
-        except OSError:  # it died since its last answer; its EOF is on the way
-            raise WorkerDied("the worker process exited") from None
         worker.pending.append(future)
         worker.sizes.append(size)
         return cast(T, await future)
@@ -211,6 +214,8 @@ class WorkerPool:
 
     def _answered(self, worker: _Worker) -> None:
         """The loop saw `worker`'s answer pipe readable: (part of) answers, or its exit."""
+        if worker.dead:  # replaced already (a call to it found it gone)
+            return
         try:
             chunk = os.read(worker.answers.fileno(), 1 << 20)
         except BlockingIOError:
@@ -251,6 +256,9 @@ class WorkerPool:
 
     def _replace(self, worker: _Worker) -> None:
         assert self._loop is not None
+        if worker.dead:
+            return
+        worker.dead = True
         self._loop.remove_reader(worker.answers.fileno())
         worker.answers.close()
         worker.calls.close()
@@ -272,6 +280,7 @@ class WorkerPool:
         workers, self._workers = self._workers, []
         self._closed = True
         for worker in workers:
+            worker.dead = True
             if self._loop is not None:
                 self._loop.remove_reader(worker.answers.fileno())
             worker.answers.close()
