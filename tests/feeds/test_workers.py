@@ -134,3 +134,20 @@ async def test_ctrl_c_leaves_the_workers_to_the_pool() -> None:
         assert _workers() == [worker]
     finally:
         await pool.close()
+
+
+async def test_a_call_to_a_worker_that_died_unnoticed_goes_to_another() -> None:
+    pool = WorkerPool(2, _nothing)
+    pool.start()
+    try:
+        await asyncio.gather(pool.run(echo, 0), pool.run(echo, 0))
+        held = [asyncio.ensure_future(pool.run(slow, 5.0, n)) for n in (1, 2)]
+        await asyncio.sleep(0.1)
+        for worker in _workers():
+            os.kill(worker, signal.SIGKILL)
+        time.sleep(0.2)  # blocking: the loop has not read their exits yet
+        assert await pool.run(echo, 3) == 3
+        results = await asyncio.gather(*held, return_exceptions=True)
+        assert all(isinstance(r, WorkerDied) for r in results)
+    finally:
+        await pool.close()
