@@ -16,7 +16,7 @@ For every due feed::
                              else a thread follow-up (at most one per interval)
         record_success(feed, validators, next_check)
 
-With a parser that cannot prepare (tests, a pool without the matcher), the
+With a parser that cannot prepare (tests, a pool without the topics), the
 writer normalizes and matches itself, with the same functions and results.
 
 A crash before the commit leaves nothing behind (the next poll sees the items
