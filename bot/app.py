@@ -78,7 +78,8 @@ class App:
     async def __aenter__(self) -> App:
         await asyncio.to_thread(self._prepare_store)
         fetcher = await self._stack.enter_async_context(Fetcher.from_settings(self.config.settings))
-        parser = await self._stack.enter_async_context(ParserPool())
+        # the workers parse, normalize and match: the pool gets the topics self.matcher has
+        parser = await self._stack.enter_async_context(ParserPool(topics=self.config.file.topics))
         self.pipeline = Pipeline(
             self.db, fetcher, parser, self.matcher, self.config.settings, clock=self.clock
         )
