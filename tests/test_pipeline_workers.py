@@ -139,6 +139,30 @@ async def test_worker_errors_cross_the_process_boundary_intact(pool: ParserPool)
     assert type(plain.value) is ParseError
 
 
+def _refuse_to_start(topics: object) -> None:
+    raise SystemExit(3)
+
+
+async def test_without_workers_the_pool_prepares_in_this_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Workers that cannot start (a process limit, a broken install) cost speed, not feeds."""
+    from bot.feeds import parse_pool
+
+    # the initializer crosses to the worker by name: this one exits before it is ready
+    monkeypatch.setattr(parse_pool, "_start_worker", _refuse_to_start)
+    monkeypatch.setattr(parse_pool, "_matcher", None)  # restored after the test
+    (made,) = (p.values[0] for p in _documents() if p.id == "made-to-match")
+    expected = prepare(parse_feed(made, {}, URL), URL, None, TopicMatcher.compile(TOPICS))
+    async with ParserPool(workers=1, topics=TOPICS) as pool:
+        for _ in range(3):  # past the pool's giving up, and after it
+            assert await pool.prepare(made, {}, URL, None) == expected
+        big = rss(*(item(f"Story {n}", f"g-{n}", START) for n in range(700)))
+        assert len(big) >= pool.inline_below  # a body that never parses on the loop
+        assert len((await pool.parse(big, {}, URL)).items) == 700
+    assert "parser workers cannot start" in caplog.text
+
+
 async def test_prepare_needs_topics() -> None:
     async with ParserPool(workers=1) as pool:
         with pytest.raises(RuntimeError):

@@ -56,6 +56,14 @@ class WorkerDied(Exception):
     """The worker process running this call exited before answering."""
 
 
+class NotReady(WorkerDied):
+    """The worker exited before it was ready: the call never ran, it may be sent again."""
+
+
+class NoWorkers(WorkerDied):
+    """The workers keep exiting before they are ready: the pool stopped replacing them."""
+
+
 def _serve(
     calls: Connection,
     answers: Connection,
@@ -189,7 +197,7 @@ class WorkerPool:
             if worker is None:
                 if self._closed:
                     raise RuntimeError("WorkerPool is closed")
-                raise WorkerDied("the worker processes keep exiting; none is left")
+                raise NoWorkers("the worker processes keep exiting; none is left")
             if not worker.pending or (
                 len(worker.pending) < self.depth and sum(worker.sizes) + size <= worker.room
             ):
@@ -265,7 +273,11 @@ class WorkerPool:
         worker.process.join(timeout=0)  # reap it if it is gone already
         for future in worker.pending:
             if not future.done():
-                future.set_exception(WorkerDied("the worker process exited"))
+                future.set_exception(
+                    WorkerDied("the worker process exited")
+                    if worker.ready
+                    else NotReady("the worker process exited while starting")
+                )
         # A crash of a ready worker is its call's (retried once, then that feed fails);
         # workers that die before they are ready would die again.
         self._deaths = 0 if worker.ready else self._deaths + 1
