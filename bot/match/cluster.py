@@ -371,7 +371,8 @@ class StoryIndex:
         return evicted
 
     def query(self, signature: MinHash) -> list[StoryCandidate]:
-        """Members sharing at least `config.lsh_min_hits` LSH bands with the signature.
+        """Members sharing at least `config.lsh_min_hits` LSH bands with the signature,
+        at most `config.lsh_max_candidates` of them (those sharing the most).
 
         Not filtered by time: `best_story` applies the window to every candidate.
         """
@@ -389,7 +390,10 @@ class StoryIndex:
         need = self.config.lsh_min_hits
         members = self._members
         # most handles share a band or two: drop them before sorting
-        return [members[n] for n in sorted(n for n, c in hits.items() if c >= need)]
+        chosen = [n for n, c in hits.items() if c >= need]
+        if len(chosen) > self.config.lsh_max_candidates:
+            chosen = heapq.nlargest(self.config.lsh_max_candidates, chosen, key=hits.__getitem__)
+        return [members[n] for n in sorted(chosen)]
 
     def members(self) -> list[StoryCandidate]:
         """Every indexed member, oldest first (for tests and exhaustive comparison)."""

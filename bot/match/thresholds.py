@@ -59,6 +59,11 @@ class ClusterConfig:
     lsh_rows: int = 2
     #: bands a member must share with the item to be verified at all (see StoryIndex)
     lsh_min_hits: int = 3
+    #: most members verified per item, those sharing the most bands (the most similar
+    #: by the MinHash estimate): on text where many items look alike, every new item
+    #: would otherwise be compared with a share of all members, quadratic in the
+    #: window's size (bench_ingest, 10,000 farm feeds: ~2,800 candidates per item)
+    lsh_max_candidates: int = 100
     #: added to the threshold when only a member's stored signature is known: the
     #: MinHash estimate is off by about 0.04 (one standard error at J = 0.25), so
     #: this keeps a noisy estimate of a distractor from clearing the line

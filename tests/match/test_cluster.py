@@ -406,3 +406,31 @@ def test_disjoint_set_add_is_idempotent() -> None:
     ds.union("a", "b")
     ds.add("a")
     assert ds.groups() == [{"a", "b"}]
+
+
+def test_index_verifies_at_most_the_members_sharing_the_most_bands() -> None:
+    # Text where everything looks alike (one small vocabulary) makes every member a
+    # candidate of every item: the cap keeps the work per item flat, and keeps the
+    # members the MinHash estimate ranks closest, the item's near-duplicate first.
+    rng = random.Random(11)
+    vocab = ["".join(rng.choices(string.ascii_lowercase, k=6)) for _ in range(40)]
+    texts = [" ".join(rng.choices(vocab, k=30)) for _ in range(60)]
+    config = replace(DEFAULT, lsh_max_candidates=5)
+    capped, uncapped = StoryIndex(config), StoryIndex(replace(config, lsh_max_candidates=10**6))
+    for n, text in enumerate(texts):
+        for index in (capped, uncapped):
+            index.add(StoryCandidate.of(n, 1, T0, Fingerprint.of(text), "en"))
+    probe = Fingerprint.of(texts[7] + " " + vocab[0])  # texts[7], one word more
+    everyone = uncapped.query(probe.signature)
+    assert len(everyone) > 5  # the case the cap is for
+    kept = capped.query(probe.signature)
+    assert len(kept) == 5
+    assert 7 in {c.story_id for c in kept}
+    shared = {c.story_id: _bands_shared(c, probe) for c in everyone}
+    assert min(shared[c.story_id] for c in kept) >= sorted(shared.values())[-5]
+    assert [c.story_id for c in kept] == sorted(c.story_id for c in kept)  # oldest first
+
+
+def _bands_shared(candidate: StoryCandidate, item: Fingerprint) -> int:
+    rows = DEFAULT.lsh_rows
+    return len(set(candidate.signature.bands(rows)) & set(item.signature.bands(rows)))
