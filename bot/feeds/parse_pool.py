@@ -35,7 +35,6 @@ from types import TracebackType
 from typing import TypeVar
 
 from bot.errors import NotAFeedError, ParseError
-from bot.feeds.parse import parse_feed, parse_quick, parse_with_feedparser
 from bot.feeds.prepare import PreparedFeed, prepare
 from bot.feeds.workers import NotReady, NoWorkers, WorkerDied, WorkerPool
 from bot.match.spec import TopicSpec
@@ -76,6 +75,10 @@ def _parse_in_worker(
     body: bytes, headers: dict[str, str], url: str | None, quick_tried: bool
 ) -> ParsedFeed | _Failure:
     """Runs in a worker process."""
+    # bot.feeds.parse is imported where it runs, as everywhere in this module: the
+    # main process of a running bot then never loads the parsers (~7 MB)
+    from bot.feeds.parse import parse_feed, parse_with_feedparser
+
     try:
         if quick_tried:
             return parse_with_feedparser(body, headers, url)
@@ -106,6 +109,8 @@ def _prepare_in_worker(
     """Runs in a worker process: parse, then `prepare` with the worker's matcher."""
     if _matcher is None:  # only a pool given topics ever sends this
         raise RuntimeError("this parser worker has no matcher")
+    from bot.feeds.parse import parse_feed
+
     try:
         parsed = parse_feed(body, headers, url)
     except ParseError as e:
@@ -169,6 +174,8 @@ class ParserPool:
         """Parse `body` like `parse_feed`; feedparser and large bodies run in a worker."""
         small = len(body) < self.inline_below
         if small:
+            from bot.feeds.parse import parse_quick
+
             quick = parse_quick(body, headers, url)
             if quick is not None:
                 return quick

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.errors import NotAFeedError
-from bot.feeds.parse import parse_feed
 from bot.types import Fetched, ParsedFeed
 
 
@@ -38,7 +37,7 @@ async def probe_feed(fetcher: UrlFetcher, url: str) -> ProbedFeed:
     """
     fetched = await fetcher.fetch_url(url)
     try:
-        return ProbedFeed(fetched.url, parse_feed(fetched.body, fetched.headers, fetched.url))
+        return ProbedFeed(fetched.url, _parse(fetched))
     except NotAFeedError as e:
         if not e.feed_links:
             raise NotAFeedError(
@@ -46,4 +45,12 @@ async def probe_feed(fetcher: UrlFetcher, url: str) -> ProbedFeed:
             ) from None
         link = e.feed_links[0]
     fetched = await fetcher.fetch_url(link)
-    return ProbedFeed(fetched.url, parse_feed(fetched.body, fetched.headers, fetched.url))
+    return ProbedFeed(fetched.url, _parse(fetched))
+
+
+def _parse(fetched: Fetched) -> ParsedFeed:
+    # imported here: the parsers and feedparser (~7 MB) stay out of a running bot's
+    # main process until someone adds a feed (its parser workers have their own)
+    from bot.feeds.parse import parse_feed
+
+    return parse_feed(fetched.body, fetched.headers, fetched.url)
