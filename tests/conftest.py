@@ -82,6 +82,15 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def sqlite_database(sqlite_url: str) -> Iterator[Database]:
+    """An upgraded, empty SQLite database."""
+    db = Database(sqlite_url)
+    db.upgrade()
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
 def database(db_url: str) -> Iterator[Database]:
     """An upgraded, empty database (SQLite and PostgreSQL)."""
     db = Database(db_url)

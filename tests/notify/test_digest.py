@@ -5,7 +5,7 @@ a digest missed while the bot was down sent once, and stories with their sources
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -58,12 +58,9 @@ def run_hourly(db: Database, start: datetime, hours: int, step: timedelta = H) -
 
 
 @pytest.fixture
-def db(sqlite_url: str) -> Iterator[Database]:
+def db(sqlite_database: Database) -> Database:
     """Timing is the same on both databases; the store itself is tested end to end below."""
-    database = Database(sqlite_url)
-    database.upgrade()
-    yield database
-    database.dispose()
+    return sqlite_database
 
 
 def test_each_channel_gets_its_digest_at_its_local_time(db: Database) -> None:

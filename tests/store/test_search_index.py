@@ -3,7 +3,6 @@ finds them meanwhile, and `index_pending` indexes them later in chunks (bot.stor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,11 +25,8 @@ FEED_URL = "https://a.example/rss"
 
 
 @pytest.fixture
-def db(sqlite_url: str) -> Iterator[Database]:
-    database = Database(sqlite_url)
-    database.upgrade()
-    yield database
-    database.dispose()
+def db(sqlite_database: Database) -> Database:
+    return sqlite_database
 
 
 def item(n: int, title: str, summary: str = "") -> Item:
