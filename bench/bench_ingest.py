@@ -82,8 +82,8 @@ def peak_rss_mb() -> float:
 
 
 class TreeMemory:
-    """Peak memory of this process and its children (parser workers, multiprocessing's
-    resource tracker), sampled every `every` seconds in a thread.
+    """Peak memory of this process and its children (the parser workers), sampled
+    every `every` seconds in a thread.
 
     PSS, not RSS: the workers map the same interpreter and libraries as this process,
     and RSS would count those shared pages once per process. Linux keeps no peak PSS,

@@ -10,14 +10,12 @@ worker is killed in the middle of a cycle.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 import random
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +39,7 @@ from bot.store.schema import ItemRow, MatchRow, OutboxRow
 from bot.types import PollSummary
 from bot.update import FeedParser, Pipeline, normalized
 from tests.test_pipeline_dedup import NEXT_POLL, START, Clock, FeedSite, InlineParser, item, rss
+from tests.worker_processes import worker_pids
 
 DATA = Path(__file__).resolve().parent / "data" / "feeds"
 URL = "https://feeds.example.org/news/feed.xml"
@@ -169,8 +168,8 @@ async def test_prepare_needs_topics() -> None:
             await pool.prepare(rss(), {}, URL, None)
 
 
-def _workers() -> list[BaseProcess]:
-    return [p for p in multiprocessing.active_children() if p.name.startswith("SpawnProcess")]
+def _workers() -> list[int]:
+    return worker_pids()
 
 
 async def test_a_killed_worker_costs_no_call_in_flight(pool: ParserPool) -> None:
@@ -184,13 +183,12 @@ async def test_a_killed_worker_costs_no_call_in_flight(pool: ParserPool) -> None
     calls = [asyncio.ensure_future(pool.prepare(b, {}, URL, None)) for b in bodies]
     done, _ = await asyncio.wait(calls, return_when=asyncio.FIRST_COMPLETED)
     assert len(done) < len(calls)  # calls are in flight when the worker dies
-    assert worker.pid is not None
-    os.kill(worker.pid, signal.SIGKILL)
+    os.kill(worker, signal.SIGKILL)
     results = await asyncio.gather(*calls)
 
     local = TopicMatcher.compile(TOPICS)
     assert results == [prepare(parse_feed(b, {}, URL), URL, None, local) for b in bodies]
-    assert [p.pid for p in _workers()] != [worker.pid]  # a fresh worker did the rest
+    assert _workers() != [worker]  # a fresh worker did the rest
 
 
 # --- a whole pipeline: the same rows with or without the workers -----------------------------
@@ -310,9 +308,8 @@ class KillingSite(FeedSite):
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         if sum(self.hits.values()) + 1 == self.kill_at:
             for worker in _workers():
-                assert worker.pid is not None
-                os.kill(worker.pid, signal.SIGKILL)
-                self.killed.append(worker.pid)
+                os.kill(worker, signal.SIGKILL)
+                self.killed.append(worker)
         return await super()._answer(request)
 
 
@@ -327,7 +324,7 @@ async def test_a_worker_killed_mid_cycle_loses_nothing(tmp_path: Path) -> None:
         ):
             run = await _run(f"sqlite:///{tmp_path / 'w.db'}", pool, fetcher, feeds)
             summary = await run.poll()
-            survivors = {p.pid for p in _workers()}
+            survivors = set(_workers())
     assert site.killed and not survivors & set(site.killed)  # workers died and were replaced
     assert (summary.fetched, summary.errors) == (30, 0)
     assert summary.new_items == 30 * 3

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import multiprocessing
 import os
 import pickle
 import signal
+import subprocess
+import sys
 from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar, cast
 
 __all__ = ["WorkerDied", "WorkerPool"]
@@ -64,6 +64,21 @@ class NoWorkers(WorkerDied):
     """The workers keep exiting before they are ready: the pool stopped replacing them."""
 
 
+#: what a worker process runs (`python -c`): its pipes' descriptors are its arguments
+_CHILD = "from bot.feeds.workers import _child_main; _child_main()"
+
+
+def _child_main() -> None:
+    """A worker process's entry point: read the initializer, then `_serve`."""
+    calls = Connection(int(sys.argv[1]), writable=False)
+    answers = Connection(int(sys.argv[2]), readable=False)
+    try:
+        initializer, initargs = pickle.loads(calls.recv_bytes())
+    except EOFError:  # the pool closed before this worker started
+        return
+    _serve(calls, answers, initializer, initargs)
+
+
 def _serve(
     calls: Connection,
     answers: Connection,
@@ -93,7 +108,9 @@ def _serve(
 
 
 class _Worker:
-    def __init__(self, process: BaseProcess, calls: Connection, answers: Connection) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], calls: Connection, answers: Connection
+    ) -> None:
         self.process = process
         self.calls = calls
         self.answers = answers
@@ -124,9 +141,6 @@ class WorkerPool:
         self.depth = depth
         self._initializer = initializer
         self._initargs = initargs
-        # "spawn": forking a process that runs an event loop and threads can
-        # copy held locks into the child; spawn starts clean on every platform.
-        self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         #: callers waiting for a worker to take their call, first come first served
         self._waiting: deque[asyncio.Future[None]] = deque()
@@ -147,20 +161,33 @@ class WorkerPool:
 
     def _spawn(self) -> _Worker:
         assert self._loop is not None
-        calls_r, calls_w = self._context.Pipe(duplex=False)
-        answers_r, answers_w = self._context.Pipe(duplex=False)
-        process = self._context.Process(
-            target=_serve,
-            args=(calls_r, answers_w, self._initializer, self._initargs),
-            daemon=True,
-        )
-        process.start()
-        # only the child holds its ends: its exit reads as EOF here
-        calls_r.close()
-        answers_w.close()
-        worker = _Worker(process, calls_w, answers_r)
-        os.set_blocking(answers_r.fileno(), False)
-        self._loop.add_reader(answers_r.fileno(), self._answered, worker)
+        calls_r, calls_w = os.pipe()
+        answers_r, answers_w = os.pipe()
+        # A fresh interpreter (not a fork: forking a process that runs an event loop
+        # and threads can copy held locks into the child), started with subprocess
+        # rather than multiprocessing, whose "spawn" also starts a resource-tracker
+        # process (12 MB) that these pipes do not need. The parent's sys.path goes
+        # along, so whatever the parent imports by name (the initializer, the
+        # functions called) the child imports too.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, str(calls_r), str(answers_w)],
+                pass_fds=(calls_r, answers_w),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        finally:
+            # only the child holds its ends: its exit reads as EOF here
+            os.close(calls_r)
+            os.close(answers_w)
+        calls = Connection(calls_w, readable=False)
+        answers = Connection(answers_r, writable=False)
+        # the start-up frame is small (the topics: a few KB), far below the pipe buffer
+        calls.send_bytes(pickle.dumps((self._initializer, self._initargs), pickle.HIGHEST_PROTOCOL))
+        worker = _Worker(process, calls, answers)
+        os.set_blocking(answers_r, False)
+        self._loop.add_reader(answers_r, self._answered, worker)
         return worker
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -270,7 +297,7 @@ class WorkerPool:
         self._loop.remove_reader(worker.answers.fileno())
         worker.answers.close()
         worker.calls.close()
-        worker.process.join(timeout=0)  # reap it if it is gone already
+        worker.process.poll()  # reap it if it is gone already
         for future in worker.pending:
             if not future.done():
                 future.set_exception(
@@ -311,9 +338,10 @@ def _grow_pipe(fd: int) -> int:
         return _DEFAULT_PIPE_SIZE
 
 
-def _join(processes: list[BaseProcess]) -> None:
+def _join(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
-        process.join(_EXIT_WAIT_S)
-        if process.is_alive():
+        try:
+            process.wait(_EXIT_WAIT_S)
+        except subprocess.TimeoutExpired:
             process.terminate()
-            process.join()
+            process.wait()

@@ -6,7 +6,6 @@ Real spawned processes; the functions they run are this module's.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 import signal
 import time
@@ -14,6 +13,7 @@ import time
 import pytest
 
 from bot.feeds.workers import WorkerDied, WorkerPool
+from tests.worker_processes import worker_pids
 
 
 def _nothing() -> None:
@@ -42,7 +42,7 @@ def fail(message: str) -> None:
 
 
 def _workers() -> list[int]:
-    return [p.pid for p in multiprocessing.active_children() if p.pid is not None]
+    return worker_pids()
 
 
 async def test_calls_and_answers_of_any_size() -> None:
