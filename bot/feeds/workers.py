@@ -69,27 +69,29 @@ _CHILD = "from bot.feeds.workers import _child_main; _child_main()"
 
 
 def _child_main() -> None:
-    """A worker process's entry point: read the initializer, then `_serve`."""
+    """A worker process's entry point: read the initializer, then `_serve`.
+
+    A worker that cannot start says why in one line on the bot's stderr, not with
+    a traceback, and exits; the pool sees it die before it is ready.
+    """
+    # Ctrl-C reaches the whole process group: the parent decides when to stop (it
+    # closes the pipe), so a stopping app still gets the answers it waits for.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     calls = Connection(int(sys.argv[1]), writable=False)
     answers = Connection(int(sys.argv[2]), readable=False)
     try:
         initializer, initargs = pickle.loads(calls.recv_bytes())
+        initializer(*initargs)
     except EOFError:  # the pool closed before this worker started
         return
-    _serve(calls, answers, initializer, initargs)
+    except Exception as e:
+        print(f"skywatch: a parser worker could not start: {e!r}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    _serve(calls, answers)
 
 
-def _serve(
-    calls: Connection,
-    answers: Connection,
-    initializer: Callable[..., None],
-    initargs: tuple[Any, ...],
-) -> None:
-    """A worker process: answer `(fn, args)` calls, in order, until the pipe closes."""
-    # Ctrl-C reaches the whole process group: the parent decides when to stop (it
-    # closes the pipe), so a stopping app still gets the answers it waits for.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    initializer(*initargs)
+def _serve(calls: Connection, answers: Connection) -> None:
+    """A started worker: answer `(fn, args)` calls, in order, until the pipe closes."""
     answers.send_bytes(_READY)
     while True:
         try:

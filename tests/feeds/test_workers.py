@@ -24,6 +24,10 @@ def _refuse_to_start() -> None:
     raise SystemExit(3)
 
 
+def _break_at_start() -> None:
+    raise ValueError("no topics file")
+
+
 def echo(value: object) -> object:
     return value
 
@@ -113,6 +117,21 @@ async def test_a_worker_that_cannot_start_is_not_respawned_forever() -> None:
         assert _workers() == []
     finally:
         await pool.close()
+
+
+async def test_a_worker_that_breaks_at_start_says_why_in_one_line(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    pool = WorkerPool(1, _break_at_start)
+    pool.start()
+    try:
+        with pytest.raises(WorkerDied):
+            await pool.run(echo, 1)
+    finally:
+        await pool.close()
+    err = capfd.readouterr().err
+    assert "a parser worker could not start: ValueError('no topics file')" in err
+    assert "Traceback" not in err
 
 
 async def test_closed_pool_refuses_calls() -> None:
