@@ -81,19 +81,20 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(name))
 
 
-@pytest.fixture
-def sqlite_database(sqlite_url: str) -> Iterator[Database]:
-    """An upgraded, empty SQLite database."""
-    db = Database(sqlite_url)
+def _upgraded(url: str) -> Iterator[Database]:
+    db = Database(url)
     db.upgrade()
     yield db
     db.dispose()
+
+
+@pytest.fixture
+def sqlite_database(sqlite_url: str) -> Iterator[Database]:
+    """An upgraded, empty SQLite database."""
+    yield from _upgraded(sqlite_url)
 
 
 @pytest.fixture
 def database(db_url: str) -> Iterator[Database]:
     """An upgraded, empty database (SQLite and PostgreSQL)."""
-    db = Database(db_url)
-    db.upgrade()
-    yield db
-    db.dispose()
+    yield from _upgraded(db_url)
