@@ -162,6 +162,25 @@ async def test_without_workers_the_pool_prepares_in_this_process(
     assert "parser workers cannot start" in caplog.text
 
 
+async def test_when_no_process_can_be_started_the_pool_prepares_in_this_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The system refusing a process (a limit; here, no interpreter at that path) is
+    not a feed's failure either."""
+    import sys
+
+    from bot.feeds import parse_pool
+
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+    monkeypatch.setattr(parse_pool, "_matcher", None)  # restored after the test
+    (made,) = (p.values[0] for p in _documents() if p.id == "made-to-match")
+    expected = prepare(parse_feed(made, {}, URL), URL, None, TopicMatcher.compile(TOPICS))
+    async with ParserPool(workers=2, topics=TOPICS) as pool:
+        assert await pool.prepare(made, {}, URL, None) == expected
+    assert "cannot start a parser worker" in caplog.text
+    assert "parser workers cannot start" in caplog.text
+
+
 async def test_prepare_needs_topics() -> None:
     async with ParserPool(workers=1) as pool:
         with pytest.raises(RuntimeError):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import pickle
 import signal
@@ -33,6 +34,8 @@ from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar, cast
+
+log = logging.getLogger(__name__)
 
 __all__ = ["WorkerDied", "WorkerPool"]
 
@@ -158,8 +161,20 @@ class WorkerPool:
             self._spawn_all()
 
     def _spawn_all(self) -> None:
-        self._workers = [self._spawn() for _ in range(self.size)]
         self._started = True
+        for _ in range(self.size):
+            worker = self._try_spawn()
+            if worker is not None:
+                self._workers.append(worker)
+
+    def _try_spawn(self) -> _Worker | None:
+        """A new worker, or None when the system refuses a process (a process or
+        memory limit): with no worker at all, calls raise NoWorkers."""
+        try:
+            return self._spawn()
+        except OSError as e:
+            log.error("cannot start a parser worker: %s", e)
+            return None
 
     def _spawn(self) -> _Worker:
         assert self._loop is not None
@@ -310,10 +325,12 @@ class WorkerPool:
         # A crash of a ready worker is its call's (retried once, then that feed fails);
         # workers that die before they are ready would die again.
         self._deaths = 0 if worker.ready else self._deaths + 1
-        if self._deaths < _DEATHS_IN_A_ROW * self.size:
-            self._workers[self._workers.index(worker)] = self._spawn()
-        else:
+        give_up = self._deaths >= _DEATHS_IN_A_ROW * self.size
+        replacement = None if give_up else self._try_spawn()
+        if replacement is None:
             self._workers.remove(worker)
+        else:
+            self._workers[self._workers.index(worker)] = replacement
         self._wake(everyone=True)
 
     async def close(self) -> None:
