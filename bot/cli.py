@@ -322,7 +322,7 @@ def parse(state: State, source: str) -> None:
 
     from bot.feeds.fetch import Fetcher
     from bot.feeds.parse import parse_feed
-    from bot.update import normalized
+    from bot.feeds.prepare import normalized
 
     if source.lower().startswith(("http://", "https://")) or "://" in source:
 

@@ -44,8 +44,7 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.errors import BotError, FetchError, StoreError
 from bot.feeds.decide import decide_items
-from bot.feeds.normalize import normalize_item
-from bot.feeds.prepare import PreparedFeed
+from bot.feeds.prepare import PreparedFeed, normalized
 from bot.feeds.schedule import cache_max_age, next_check_at, update_rate
 from bot.match.similarity import Fingerprint
 from bot.match.spec import TopicSpec
@@ -471,14 +470,6 @@ class Pipeline:
             moved_to=fetched.moved_to,
         )
         return FeedOutcome(feed.id, feed.url, "fetched", new, matched, queued)
-
-
-def normalized(parsed: ParsedFeed, url: str, now: datetime, lang: str | None) -> list[Item]:
-    """Normalize every raw item, dropping the empty ones."""
-    items = (
-        normalize_item(raw, feed_url=url, now=now, lang=lang or parsed.lang) for raw in parsed.items
-    )
-    return [item for item in items if item is not None]
 
 
 def alert_payload(item: Item, matches: Sequence[Match], feed_name: str) -> dict[str, object]:

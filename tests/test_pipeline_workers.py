@@ -28,7 +28,7 @@ from bot.errors import NotAFeedError, ParseError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse import parse_feed
 from bot.feeds.parse_pool import ParserPool
-from bot.feeds.prepare import prepare
+from bot.feeds.prepare import normalized, prepare
 from bot.match.similarity import Fingerprint
 from bot.match.spec import TopicSpec
 from bot.match.topics import TopicMatcher
@@ -37,7 +37,7 @@ from bot.store import feeds as feed_store
 from bot.store.db import Database
 from bot.store.schema import ItemRow, MatchRow, OutboxRow
 from bot.types import PollSummary
-from bot.update import FeedParser, Pipeline, normalized
+from bot.update import FeedParser, Pipeline
 from tests.test_pipeline_dedup import NEXT_POLL, START, Clock, FeedSite, InlineParser, item, rss
 from tests.worker_processes import worker_pids
 

@@ -33,7 +33,7 @@ from bot.match.similarity import Fingerprint, MinHash
 from bot.match.topics import TopicMatcher
 from bot.types import Hit, Item, Match, ParsedFeed
 
-__all__ = ["UNCLAMPED", "PreparedFeed", "prepare"]
+__all__ = ["UNCLAMPED", "PreparedFeed", "normalized", "prepare"]
 
 #: the `now` items are normalized against in a worker; later than any real date
 UNCLAMPED = datetime(9999, 1, 1, tzinfo=UTC)
@@ -127,18 +127,8 @@ def prepare(parsed: ParsedFeed, url: str, lang: str | None, matcher: TopicMatche
     `url` is the feed's address (the base for links), `lang` the configured
     language, which wins over the document's.
     """
-    items: list[Item] = []
-    matches: list[tuple[Match, ...]] = []
-    fingerprints: list[Fingerprint | None] = []
-    lang = lang or parsed.lang
-    for raw in parsed.items:
-        item = normalize_item(raw, feed_url=url, now=UNCLAMPED, lang=lang)
-        if item is None:
-            continue
-        found = tuple(matcher.match_item(item))
-        items.append(item)
-        matches.append(found)
-        fingerprints.append(Fingerprint.of(item.title, item.summary) if found else None)
+    items = normalized(parsed, url, UNCLAMPED, lang)
+    matches = tuple(tuple(matcher.match_item(item)) for item in items)
     return PreparedFeed(
         parsed.version,
         parsed.title,
@@ -146,6 +136,21 @@ def prepare(parsed: ParsedFeed, url: str, lang: str | None, matcher: TopicMatche
         parsed.lang,
         parsed.ttl_minutes,
         tuple(items),
-        tuple(matches),
-        tuple(fingerprints),
+        matches,
+        tuple(
+            Fingerprint.of(item.title, item.summary) if found else None
+            for item, found in zip(items, matches, strict=True)
+        ),
     )
+
+
+def normalized(parsed: ParsedFeed, url: str, now: datetime, lang: str | None) -> list[Item]:
+    """Normalize every raw item, dropping the empty ones; `lang` wins over the document's.
+
+    The one normalizing loop: a worker's `prepare` and the pipeline's in-process path
+    (bot/update.py) both run it, so both give the same items.
+    """
+    items = (
+        normalize_item(raw, feed_url=url, now=now, lang=lang or parsed.lang) for raw in parsed.items
+    )
+    return [item for item in items if item is not None]
