@@ -95,9 +95,9 @@ def _start_worker(topics: Mapping[str, TopicSpec] | None) -> None:
     """Runs once in each new worker process: compile the pool's topics.
 
     The topics, not a compiled matcher, cross to the worker: they pickle to a
-    few KB where the matcher's automaton takes hundreds, and a spawned child
-    that dies before reading a start-up message larger than a pipe buffer
-    would leave `Process.start` (on the event loop) blocked writing it.
+    few KB where the matcher's automaton takes hundreds, and `WorkerPool` writes
+    the start-up frame from the event loop, which must never block on a child
+    that dies before reading a frame larger than the pipe's buffer.
     """
     global _matcher
     _matcher = None if topics is None else TopicMatcher.compile(topics)

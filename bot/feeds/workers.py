@@ -198,11 +198,13 @@ class WorkerPool:
             # only the child holds its ends: its exit reads as EOF here
             os.close(calls_r)
             os.close(answers_w)
-        calls = Connection(calls_w, readable=False)
-        answers = Connection(answers_r, writable=False)
-        # the start-up frame is small (the topics: a few KB), far below the pipe buffer
-        calls.send_bytes(pickle.dumps((self._initializer, self._initargs), pickle.HIGHEST_PROTOCOL))
-        worker = _Worker(process, calls, answers)
+        worker = _Worker(
+            process, Connection(calls_w, readable=False), Connection(answers_r, writable=False)
+        )
+        # The start-up frame (the topics: a few KB) fits the pipe's buffer, so this never
+        # blocks the loop, even if the child dies before reading it.
+        start = pickle.dumps((self._initializer, self._initargs), pickle.HIGHEST_PROTOCOL)
+        worker.calls.send_bytes(start)
         os.set_blocking(answers_r, False)
         self._loop.add_reader(answers_r, self._answered, worker)
         return worker
