@@ -133,8 +133,9 @@ _BLOCK_TAGS = frozenset(
 # Their content is never text a reader sees.
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title", "svg"})
 # Zero-width characters and soft hyphens split words without showing anything.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
-_INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_INVISIBLE_CHARS = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_INVISIBLE = dict.fromkeys(map(ord, _INVISIBLE_CHARS))
+_INVISIBLE_RE = re.compile(f"[{_INVISIBLE_CHARS}]")
 #: the ASCII characters str.split takes for whitespace, but for the space
 _ASCII_SPACES_BUT_SPACE = "".join(
     c for c in map(chr, range(128)) if c.isspace() and c != " "
