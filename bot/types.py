@@ -39,6 +39,8 @@ class FeedForUpdate:
     #: the last poll, successful or not, and the last successful one (None: never)
     last_check_at: datetime | None = None
     last_success_at: datetime | None = None
+    #: the item digests of the last stored version (bot/feeds/seen.py); None: none
+    item_digests: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,9 @@ class ParsedFeed:
     items: tuple[RawItem, ...] = ()
     #: a description of recovered breakage (feedparser's "bozo"), None when clean
     problem: str | None = None
+    #: parsed with `seen` items (bot/feeds/seen.py): every item's digest in document
+    #: order, and `items` holds only those whose digest was not seen; None: all items
+    digests: tuple[bytes, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,7 +84,12 @@ class FeedPreparer(Protocol):
     topics: Mapping[str, TopicSpec] | None
 
     async def prepare(
-        self, body: bytes, headers: Mapping[str, str], url: str, lang: str | None
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        lang: str | None,
+        seen: bytes | None = None,
     ) -> PreparedFeed: ...
 
 
@@ -211,7 +216,7 @@ class Pipeline:
             held = replace(result, body=b"")
             if self._preparer is not None:
                 prepared = await self._preparer.prepare(
-                    result.body, result.headers, result.url, feed.lang
+                    result.body, result.headers, result.url, feed.lang, feed.item_digests
                 )
                 return _Result(feed, fetched=held, prepared=prepared)
             parsed = await self.parser.parse(result.body, result.headers, result.url)
@@ -468,6 +473,8 @@ class Pipeline:
             items_per_day=rate,
             new_items=new,
             moved_to=fetched.moved_to,
+            # what the next fetch may skip; b"" (nothing) when this version was not digested
+            item_digests=b"" if prepared is None or prepared.digests is None else prepared.digests,
         )
         return FeedOutcome(feed.id, feed.url, "fetched", new, matched, queued)
 

@@ -28,7 +28,8 @@ from bot.errors import NotAFeedError, ParseError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse import parse_feed
 from bot.feeds.parse_pool import ParserPool
-from bot.feeds.prepare import normalized, prepare
+from bot.feeds.prepare import PreparedFeed, normalized, prepare
+from bot.feeds.seen import SeenItems
 from bot.match.similarity import Fingerprint
 from bot.match.spec import TopicSpec
 from bot.match.topics import TopicMatcher
@@ -69,6 +70,12 @@ def _documents() -> list[Any]:
         item("Patriot battery moved east", "p-1", when),  # a duplicate guid
     )
     return [*docs, pytest.param(made, id="made-to-match")]
+
+
+def prepared_here(body: bytes, matcher: TopicMatcher, lang: str | None = None) -> PreparedFeed:
+    """What a worker's `prepare` gives for a first fetch (nothing seen yet), done here."""
+    seen = SeenItems.load(None, URL, lang)
+    return prepare(parse_feed(body, {}, URL, seen=seen), URL, lang, matcher, seen)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +132,8 @@ async def test_the_made_document_matches_and_clamps(pool: ParserPool) -> None:
     assert items[1].published_at == now  # 2099: clamped to the write's `now`
     assert items[2].published_at == now  # no date: the write's `now`
     assert items[0].published_at < now
-    assert prepared == prepare(parse_feed(made, {}, URL), URL, None, TopicMatcher.compile(TOPICS))
+    assert prepared == prepared_here(made, TopicMatcher.compile(TOPICS))
+    assert prepared.digests is not None and len(prepared.digests) == 6 * 16
 
 
 async def test_worker_errors_cross_the_process_boundary_intact(pool: ParserPool) -> None:
@@ -152,7 +160,7 @@ async def test_without_workers_the_pool_prepares_in_this_process(
     monkeypatch.setattr(parse_pool, "_start_worker", _refuse_to_start)
     monkeypatch.setattr(parse_pool, "_matcher", None)  # restored after the test
     (made,) = (p.values[0] for p in _documents() if p.id == "made-to-match")
-    expected = prepare(parse_feed(made, {}, URL), URL, None, TopicMatcher.compile(TOPICS))
+    expected = prepared_here(made, TopicMatcher.compile(TOPICS))
     async with ParserPool(workers=1, topics=TOPICS) as pool:
         for _ in range(3):  # past the pool's giving up, and after it
             assert await pool.prepare(made, {}, URL, None) == expected
@@ -174,7 +182,7 @@ async def test_when_no_process_can_be_started_the_pool_prepares_in_this_process(
     monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
     monkeypatch.setattr(parse_pool, "_matcher", None)  # restored after the test
     (made,) = (p.values[0] for p in _documents() if p.id == "made-to-match")
-    expected = prepare(parse_feed(made, {}, URL), URL, None, TopicMatcher.compile(TOPICS))
+    expected = prepared_here(made, TopicMatcher.compile(TOPICS))
     async with ParserPool(workers=2, topics=TOPICS) as pool:
         assert await pool.prepare(made, {}, URL, None) == expected
     assert "cannot start a parser worker" in caplog.text
@@ -206,7 +214,7 @@ async def test_a_killed_worker_costs_no_call_in_flight(pool: ParserPool) -> None
     results = await asyncio.gather(*calls)
 
     local = TopicMatcher.compile(TOPICS)
-    assert results == [prepare(parse_feed(b, {}, URL), URL, None, local) for b in bodies]
+    assert results == [prepared_here(b, local) for b in bodies]
     assert _workers() != [worker]  # a fresh worker did the rest
 
 

@@ -36,6 +36,7 @@ from typing import TypeVar
 
 from bot.errors import NotAFeedError, ParseError
 from bot.feeds.prepare import PreparedFeed, prepare
+from bot.feeds.seen import SeenItems
 from bot.feeds.workers import NotReady, NoWorkers, WorkerDied, WorkerPool
 from bot.match.spec import TopicSpec
 from bot.match.topics import TopicMatcher
@@ -104,18 +105,20 @@ def _start_worker(topics: Mapping[str, TopicSpec] | None) -> None:
 
 
 def _prepare_in_worker(
-    body: bytes, headers: dict[str, str], url: str, lang: str | None
+    body: bytes, headers: dict[str, str], url: str, lang: str | None, seen_blob: bytes | None
 ) -> PreparedFeed | _Failure:
-    """Runs in a worker process: parse, then `prepare` with the worker's matcher."""
+    """Runs in a worker process: parse, then `prepare` with the worker's matcher,
+    skipping the items of the feed's last stored version (bot/feeds/seen.py)."""
     if _matcher is None:  # only a pool given topics ever sends this
         raise RuntimeError("this parser worker has no matcher")
     from bot.feeds.parse import parse_feed
 
+    seen = SeenItems.load(seen_blob, url, lang)
     try:
-        parsed = parse_feed(body, headers, url)
+        parsed = parse_feed(body, headers, url, seen=seen)
     except ParseError as e:
         return _failure(e)
-    return prepare(parsed, url, lang, _matcher)
+    return prepare(parsed, url, lang, _matcher, seen)
 
 
 def default_workers() -> int:
@@ -185,15 +188,22 @@ class ParserPool:
         return outcome
 
     async def prepare(
-        self, body: bytes, headers: Mapping[str, str], url: str, lang: str | None
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        lang: str | None,
+        seen: bytes | None = None,
     ) -> PreparedFeed:
         """Parse `body` and `prepare` its items (bot/feeds/prepare.py), in a worker.
 
+        `seen` is the feed's stored digest blob: the items it holds are left out
+        (bot/feeds/seen.py), and the result's `digests` is the blob to store.
         Raises like `parse`; needs a pool built with `topics`.
         """
         if self.topics is None:
             raise RuntimeError("ParserPool.prepare needs a pool built with topics")
-        outcome = await self._run(_prepare_in_worker, body, dict(headers), url, lang)
+        outcome = await self._run(_prepare_in_worker, body, dict(headers), url, lang, seen)
         if isinstance(outcome, _Failure):
             raise outcome.to_exception()
         return outcome

@@ -29,9 +29,10 @@ from sys import intern
 from typing import Any
 
 from bot.feeds.normalize import normalize_item
+from bot.feeds.seen import NEVER, NO_KEY, SeenItems, encode, key_digest, raw_item_digest
 from bot.match.similarity import Fingerprint, MinHash
 from bot.match.topics import TopicMatcher
-from bot.types import Hit, Item, Match, ParsedFeed
+from bot.types import Hit, Item, Match, ParsedFeed, RawItem
 
 __all__ = ["UNCLAMPED", "PreparedFeed", "normalized", "prepare"]
 
@@ -46,6 +47,9 @@ class PreparedFeed:
     `matches[i]` are `items[i]`'s topics; `fingerprints[i]` is its
     `Fingerprint` when it matched (the story index needs no other), else None.
     Items are normalized against `UNCLAMPED`: read them through `items_at`.
+
+    Prepared with `seen` items, `items` leaves out those (bot/feeds/seen.py) and
+    `digests` is the blob to store with this version; None: prepared without.
     """
 
     version: str
@@ -56,6 +60,7 @@ class PreparedFeed:
     items: tuple[Item, ...]
     matches: tuple[tuple[Match, ...], ...]
     fingerprints: tuple[Fingerprint | None, ...]
+    digests: bytes | None = None
 
     def items_at(self, now: datetime) -> list[Item]:
         """The items as normalized at `now` (a date after `now` reads as `now`)."""
@@ -75,7 +80,7 @@ class PreparedFeed:
             for f in self.fingerprints
         ]
         meta = (self.version, self.title, self.link, self.lang, self.ttl_minutes)
-        return (_rebuild, (meta, items, matches, fingerprints))
+        return (_rebuild, (meta, items, matches, fingerprints, self.digests))
 
 
 MatchState = tuple[str, float, list[tuple[str, str, str, int, int]], str]
@@ -95,6 +100,7 @@ def _rebuild(
     items: Sequence[tuple[str, str, str | None, str, datetime, str, str | None]],
     matches: Sequence[Sequence[MatchState]],
     fingerprints: Sequence[tuple[frozenset[str], frozenset[str], bytes, bool] | None],
+    digests: bytes | None,
 ) -> PreparedFeed:
     # Runs in the main process for every feed: constructors only, no checks. The
     # stems are interned: the story index keeps them for its whole window, and
@@ -118,16 +124,29 @@ def _rebuild(
             )
             for f in fingerprints
         ),
+        digests=digests,
     )
 
 
-def prepare(parsed: ParsedFeed, url: str, lang: str | None, matcher: TopicMatcher) -> PreparedFeed:
+def prepare(
+    parsed: ParsedFeed,
+    url: str,
+    lang: str | None,
+    matcher: TopicMatcher,
+    seen: SeenItems | None = None,
+) -> PreparedFeed:
     """Normalize every raw item (dropping the empty ones), match it, fingerprint the matched.
 
     `url` is the feed's address (the base for links), `lang` the configured
-    language, which wins over the document's.
+    language, which wins over the document's. With `seen` (what `parsed` was
+    parsed with, if the parser took it), the items it holds are left out and
+    the result carries the digests to store (bot/feeds/seen.py).
     """
-    items = normalized(parsed, url, UNCLAMPED, lang)
+    digests: bytes | None = None
+    if seen is None:
+        items = normalized(parsed, url, UNCLAMPED, lang)
+    else:
+        items, digests = _unseen(parsed, url, lang, seen)
     matches = tuple(tuple(matcher.match_item(item)) for item in items)
     return PreparedFeed(
         parsed.version,
@@ -141,7 +160,49 @@ def prepare(parsed: ParsedFeed, url: str, lang: str | None, matcher: TopicMatche
             Fingerprint.of(item.title, item.summary) if found else None
             for item, found in zip(items, matches, strict=True)
         ),
+        digests,
     )
+
+
+def _unseen(
+    parsed: ParsedFeed, url: str, lang: str | None, seen: SeenItems
+) -> tuple[list[Item], bytes]:
+    """The normalized items `seen` does not hold, which `decide_items` could act on,
+    and the digest blob of this version (the rules are in bot/feeds/seen.py)."""
+    lang = lang or parsed.lang
+    raws: list[RawItem | None]
+    if parsed.digests is None:  # the parser read every item: digest them here
+        context = f"{parsed.version}\0{parsed.lang}".encode()
+        digests = [raw_item_digest(seen.salt, context, raw) for raw in parsed.items]
+        raws = [
+            None if d in seen.keys else raw for d, raw in zip(digests, parsed.items, strict=True)
+        ]
+    else:  # the parser skipped the seen ones: `items` are the rest, in order
+        digests = list(parsed.digests)
+        unread = iter(parsed.items)
+        raws = [None if d in seen.keys else next(unread) for d in digests]
+    items: list[Item] = []
+    entries: list[tuple[bytes, bytes]] = []
+    first: set[bytes] = set()  # the keys an earlier item of this document had
+    skipped: set[bytes] = set()  # the keys of the items left out
+    for digest, raw in zip(digests, raws, strict=True):
+        if raw is None:
+            key = seen.keys[digest]
+            skipped.add(key)
+        else:
+            item = normalize_item(raw, feed_url=url, now=UNCLAMPED, lang=lang)
+            key = NO_KEY if item is None else key_digest(item.key)
+            # decide_items would ignore an item whose key a left-out item had first
+            if item is not None and key not in skipped:
+                items.append(item)
+        if key == NO_KEY:
+            entries.append((digest, key))
+        elif key in first:  # decide_items ignores a key's later items: never skip them
+            entries.append((NEVER, key))
+        else:
+            first.add(key)
+            entries.append((digest, key))
+    return items, encode(entries)
 
 
 def normalized(parsed: ParsedFeed, url: str, now: datetime, lang: str | None) -> list[Item]:

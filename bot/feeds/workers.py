@@ -151,6 +151,8 @@ class WorkerPool:
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deaths = 0  # of workers that were not ready yet, in a row
+        #: replaced workers whose process had not exited yet: `close` waits for them too
+        self._exiting: list[subprocess.Popen[bytes]] = []
         self._started = False
         self._closed = False
 
@@ -316,7 +318,8 @@ class WorkerPool:
         self._loop.remove_reader(worker.answers.fileno())
         worker.answers.close()
         worker.calls.close()
-        worker.process.poll()  # reap it if it is gone already
+        if worker.process.poll() is None:  # its pipe closed, but it is still exiting
+            self._exiting.append(worker.process)
         for future in worker.pending:
             if not future.done():
                 future.set_exception(
@@ -348,7 +351,8 @@ class WorkerPool:
             for future in worker.pending:
                 future.cancel()
         self._wake(everyone=True)  # callers waiting for a worker find the pool closed
-        await asyncio.to_thread(_join, [w.process for w in workers])
+        exiting, self._exiting = self._exiting, []
+        await asyncio.to_thread(_join, [w.process for w in workers] + exiting)
 
 
 def _grow_pipe(fd: int) -> int:

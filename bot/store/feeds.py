@@ -128,6 +128,7 @@ _DUE_COLUMNS = (
     Feed.title,
     Feed.last_check_at,
     Feed.last_success_at,
+    Feed.item_digests,
 )
 
 
@@ -153,6 +154,7 @@ def due_feeds(session: Session, now: datetime, limit: int = 10_000) -> list[Feed
             title=row.name or row.title,
             last_check_at=row.last_check_at,
             last_success_at=row.last_success_at,
+            item_digests=row.item_digests,
         )
         for row in rows
     ]
@@ -171,9 +173,16 @@ def record_success(
     items_per_day: float | None = None,
     new_items: int = 0,
     moved_to: str | None = None,
+    item_digests: bytes | None = None,
 ) -> None:
-    """A 200 or 304: clear the error state and store validators and the next check."""
+    """A 200 or 304: clear the error state and store validators and the next check.
+
+    `item_digests`: the digests of the version just stored (bot/feeds/seen.py),
+    b"" for none; None keeps what is stored (a 304).
+    """
     values = _success(now, next_check_at)
+    if item_digests is not None:
+        values["item_digests"] = item_digests
     if etag is not None or last_modified is not None:
         values.update(etag=etag, last_modified=last_modified)
     if title:

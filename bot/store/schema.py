@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -95,6 +96,10 @@ class Feed(Base):
     items_per_day: Mapped[float | None] = mapped_column(Float)
     #: set once the admin channel was told about this run of failures
     error_reported: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the item digests of the last stored version (bot/feeds/seen.py): what the
+    #: next fetch need not prepare again; written with the items, in one transaction.
+    #: Deferred: only the poll reads it (`due_feeds`), not every loaded Feed
+    item_digests: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
 
 class Story(Base):

@@ -8,12 +8,12 @@ import pytest
 from alembic import command
 from sqlalchemy import delete, text
 
-from bot.store import feeds as feed_store
 from bot.store import items as item_store
 from bot.store.db import Database, alembic_config
 from bot.store.schema import Feed
 from bot.store.search import Filters, fts_query, scan_query, search, split_terms
 from bot.types import Item, Match
+from tests.store.old_schema import feed_at_any_revision
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -24,7 +24,7 @@ def add_items(
     """Store items given as (title, summary, lang, published_at); their ids, in order."""
     ids = []
     with db.write() as session:
-        feed_id = feed_store.add_feed(session, f"https://{feed}.example/rss", NOW, name=feed).id
+        feed_id = feed_at_any_revision(session, f"https://{feed}.example/rss", NOW, name=feed)
         for n, (title, summary, lang, published) in enumerate(rows):
             item = Item(
                 key=f"{feed}{n}",

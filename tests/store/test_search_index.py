@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import delete, event, select, text
+from sqlalchemy import delete, event, text
 from sqlalchemy.exc import IntegrityError
 
 from bot.errors import StoreError
-from bot.store import feeds as feed_store
 from bot.store import items as item_store
 from bot.store.db import Database, alembic_config
-from bot.store.schema import Feed, ItemRow
+from bot.store.schema import ItemRow
 from bot.store.search import search
 from bot.store.search_index import index_pending
 from bot.types import Item
+from tests.store.old_schema import feed_at_any_revision
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 FEED_URL = "https://a.example/rss"
@@ -44,9 +44,7 @@ def store(db: Database, *titles: str, start: int = 0, step: int = 1) -> int:
     """Store items with these titles (item n: key kn, published n minutes ago) in one
     transaction; the feed's id."""
     with db.write() as session:
-        feed_id = session.scalar(select(Feed.id).where(Feed.url == FEED_URL))
-        if feed_id is None:
-            feed_id = feed_store.add_feed(session, FEED_URL, NOW).id
+        feed_id = feed_at_any_revision(session, FEED_URL, NOW)
         for i, title in enumerate(titles):
             n = start + i * step
             item_store.insert_item(session, feed_id, item(n, title), now=NOW, alerted=False)

@@ -33,6 +33,7 @@ from bot.feeds.parse.jsonfeed import parse_json_feed
 from bot.feeds.parse.reference import parse_with_feedparser, struct_to_utc
 from bot.feeds.parse.rules import MIRRORED_FEEDPARSER
 from bot.feeds.parse.sniff import HTML_START, content_location, looks_like_json
+from bot.feeds.seen import SeenItems
 from bot.types import ParsedFeed
 
 __all__ = [
@@ -48,7 +49,11 @@ __all__ = [
 
 
 def parse_feed(
-    body: bytes, headers: Mapping[str, str] | None = None, url: str | None = None
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    url: str | None = None,
+    *,
+    seen: SeenItems | None = None,
 ) -> ParsedFeed:
     """Parse one feed document.
 
@@ -57,13 +62,20 @@ def parse_feed(
 
     Raises NotAFeedError for an HTML page (with the feeds it advertises) and
     ParseError for an empty body or a document with nothing recoverable.
+
+    `seen`: the fast path skips the items it holds (`parse_fast`); feedparser
+    and JSON Feed return every item, with no digests.
     """
-    quick = parse_quick(body, headers, url)
+    quick = parse_quick(body, headers, url, seen=seen)
     return quick if quick is not None else parse_with_feedparser(body, headers, url)
 
 
 def parse_quick(
-    body: bytes, headers: Mapping[str, str] | None = None, url: str | None = None
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    url: str | None = None,
+    *,
+    seen: SeenItems | None = None,
 ) -> ParsedFeed | None:
     """Everything `parse_feed` can do without feedparser; None when only feedparser can.
 
@@ -76,4 +88,4 @@ def parse_quick(
         return parse_json_feed(body, url)
     if HTML_START.match(body, 0, 4096):
         raise NotAFeedError("an HTML page, not a feed", find_feed_links(body, url or ""))
-    return parse_fast(body, lowered, url)
+    return parse_fast(body, lowered, url, seen=seen)

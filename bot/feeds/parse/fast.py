@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from hashlib import blake2b
 from typing import Any
 
 from feedparser.datetimes import _parse_date as _fp_parse_date
@@ -68,19 +69,31 @@ from bot.feeds.parse.values import (
     link_text,
     title_text,
 )
+from bot.feeds.seen import SIZE as DIGEST_SIZE
+from bot.feeds.seen import SeenItems, nonzero
 from bot.types import ParsedFeed, RawItem
 
 __all__ = ["parse_fast"]
 
 
 def parse_fast(
-    body: bytes, headers: Mapping[str, str] | None = None, url: str | None = None
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    url: str | None = None,
+    *,
+    seen: SeenItems | None = None,
 ) -> ParsedFeed | None:
     """Parse `body` with lxml the way feedparser would, or return None to defer to it.
 
     `headers` are response headers (any case). None means "not sure": a broken
     document, an encoding feedparser would not trust, a DOCTYPE, or any element
     whose effect on title/link/id/dates is not mirrored here.
+
+    With `seen` (bot/feeds/seen.py), the result's `digests` hold every item's
+    digest in document order and `items` only the items whose digest is not in
+    `seen`: the others are not even read. A document where an item's reading
+    depends on more than the item and the root (xml:base, namespaces declared
+    below the root) gets no digests: all its items are read.
     """
     if not FAST_PATH_ON:
         return None
@@ -99,7 +112,7 @@ def parse_fast(
     try:
         root = etree.fromstring(data, _xml_parser())
         problem = describe_problem(result, response_headers)
-        return _FastDoc(root, base, has_base_attr, problem).parse(data)
+        return _FastDoc(root, base, has_base_attr, problem, seen).parse(data)
     except (etree.XMLSyntaxError, GiveUp, ValueError):
         return None
 
@@ -122,9 +135,17 @@ class _FastDoc:
     """One document being read by the fast path (raises GiveUp on doubt)."""
 
     def __init__(
-        self, root: etree._Element, base: str, has_base_attr: bool, problem: str | None
+        self,
+        root: etree._Element,
+        base: str,
+        has_base_attr: bool,
+        problem: str | None,
+        seen: SeenItems | None = None,
     ) -> None:
         self.root = root
+        self.seen = seen
+        #: with `seen`: every item's digest, in document order (`ParsedFeed.digests`)
+        self.digests: list[bytes] | None = None
         self.base = base
         self.has_base_attr = has_base_attr
         self.problem = problem
@@ -146,15 +167,19 @@ class _FastDoc:
         self.simple = only_root_bindings(self.shape, data)
         root_name = self.name(self.root)
         self.version = self._version(root_name)
+        info = self.feed_info(root_name)
         if self.simple:
-            self.find_items()
+            if self.seen is not None and not self.has_base_attr:
+                self.digests = []
+            self.find_items(info.get("lang"))
         else:
             self.walk(self.root, self.element_base(self.root, self.base))
         return ParsedFeed(
             version=self.version,
             items=tuple(self.items),
             problem=self.problem,
-            **self.feed_info(root_name),
+            digests=None if self.digests is None else tuple(self.digests),
+            **info,
         )
 
     # names and bases
@@ -180,9 +205,15 @@ class _FastDoc:
         prefix = self.prefix_map.get(prefix, prefix) if prefix else ""
         return f"{prefix.lower()}_{local}" if prefix else local
 
-    def find_items(self) -> None:
-        """Find entries with lxml's own tag filter instead of walking every element."""
+    def find_items(self, lang: str | None) -> None:
+        """Find entries with lxml's own tag filter instead of walking every element.
+
+        With `self.digests`, each item's digest is taken first, and an item
+        `self.seen` holds is not read (see `parse_fast`).
+        """
         checked: dict[etree._Element, str] = {}  # parent -> base of its children
+        prefixes: dict[str, Any] = {}  # base -> the digest of what all its items share
+        digests, seen = self.digests, self.seen
         for item in self.root.iter(*self.shape.item_tags):
             parent = item.getparent()
             if parent is None:
@@ -192,7 +223,26 @@ class _FastDoc:
                 base = checked[parent] = self.parent_base(parent)
             if self.has_base_attr:
                 base = self.element_base(item, base)
+            if digests is not None and seen is not None:
+                prefix = prefixes.get(base)
+                if prefix is None:
+                    prefix = prefixes[base] = self.digest_prefix(seen.salt, base, lang)
+                h = prefix.copy()
+                h.update(etree.tostring(item, with_tail=False))
+                digest = nonzero(h.digest())
+                digests.append(digest)
+                if digest in seen.keys:
+                    continue
             self.items.append(self.item(item, base))
+
+    def digest_prefix(self, salt: bytes, base: str, lang: str | None) -> Any:
+        """A hash of everything besides its own element that reading an item depends on
+        in a simple document without xml:base: the feed (salt), the document's version,
+        namespaces and language, and the base URL."""
+        context = (self.version, sorted(self.nsmap.items(), key=str), lang, base)
+        h = blake2b(salt, digest_size=DIGEST_SIZE)
+        h.update(b"\0fast\0" + repr(context).encode("utf-8", "surrogatepass") + b"\0")
+        return h
 
     def parent_base(self, parent: etree._Element) -> str:
         """Check an item's ancestors (no content, no item) and return their base URL."""
