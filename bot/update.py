@@ -248,14 +248,29 @@ class Pipeline:
         return outcomes
 
     def _write_batch(self, batch: Sequence[_Result]) -> list[FeedOutcome]:
-        """Write many feeds' results in one transaction, each in its own savepoint.
+        """Write many feeds' results in one transaction.
+
+        First all at once, with no savepoints: they cost the writer more than most
+        feeds' own rows. Should any feed fail, that transaction is rolled back and
+        the batch written again with each feed in its own savepoint, so one bad feed
+        cannot spoil the others (`_write_isolated`).
+        """
+        self.stories.load(self.db, self.clock())
+        try:
+            return self._write(batch, isolated=False)
+        except Exception:
+            log.info("a batch failed as a whole; writing its feeds one by one")
+        return self._write(batch, isolated=True)
+
+    def _write(self, batch: Sequence[_Result], *, isolated: bool) -> list[FeedOutcome]:
+        """`batch` in one transaction; `isolated`: each feed in its own savepoint.
 
         A 304 writes nothing but its feed row: those rows are noted in order and
-        written together at the end, in one savepoint (one per feed only if that fails).
+        written together at the end (in one savepoint, and one per feed only if that
+        fails).
         """
         outcomes: list[FeedOutcome] = []
         unchanged: list[tuple[int, _Result, datetime, datetime]] = []
-        self.stories.load(self.db, self.clock())
         self._channels = {}
         with self.stories.transaction(), self.db.write() as session:
             for result in batch:
@@ -264,9 +279,15 @@ class Pipeline:
                     next_at = self._next_check(result.feed, now, headers=result.headers)
                     unchanged.append((len(outcomes), result, now, next_at))
                     outcomes.append(FeedOutcome(result.feed.id, result.feed.url, "not_modified"))
-                    continue
-                outcomes.append(self._apply_isolated(session, result))
-            self._store_unchanged(session, unchanged, outcomes)
+                elif isolated:
+                    outcomes.append(self._apply_isolated(session, result))
+                else:
+                    outcomes.append(self._apply(session, result))
+            if not isolated:
+                checks = [(r.feed.id, now, next_at) for _, r, now, next_at in unchanged]
+                feed_store.record_unchanged(session, checks)
+            else:
+                self._store_unchanged(session, unchanged, outcomes)
         return outcomes
 
     def _apply_isolated(self, session: Session, result: _Result) -> FeedOutcome:

@@ -84,3 +84,45 @@ async def test_a_not_modified_feed_whose_row_cannot_be_written_fails_alone(
     assert failed.last_error is not None and "refused" in failed.last_error
     assert stored.last_success_at is not None
     assert stored.last_success_at.replace(tzinfo=bot.clock().tzinfo) == bot.clock()
+
+
+async def test_a_fetched_feed_that_cannot_be_stored_fails_alone_and_nothing_doubles(
+    bot: Bot, site: FeedSite
+) -> None:
+    """A batch is first written without savepoints; when one feed fails, that attempt is
+    rolled back whole (rows and story index) and the batch written feed by feed."""
+    if not bot.db_url.startswith("sqlite"):
+        pytest.skip("the failing row is made with a SQLite trigger")
+    paths = ("/a", "/b", "/c")
+    ids = {path: bot.add_feed(site.url(path)) for path in paths}
+    bot.clock.advance(timedelta(minutes=-1))
+    for path in paths:
+        site.serve(path, rss(item(f"Patriot {path} old", path, hours_ago(bot, 1))), etag='"v1"')
+    assert (await bot.poll()).fetched == 3
+    alerts, items = bot.outbox(), bot.item_count()
+    assert bot.pipeline is not None
+    members = len(bot.pipeline.stories.index)
+    assert bot.db is not None
+    with bot.db.write() as session:  # /b's new items are refused
+        session.execute(
+            text(
+                "CREATE TRIGGER refuse_b BEFORE INSERT ON items"
+                f" WHEN new.feed_id = {ids['/b']}"
+                " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        )
+    for n, path in enumerate(paths):
+        # distinct words: each new item starts its own story
+        words = ("Patriot battery moved east", "Patriot radar repaired", "Patriot crews trained")
+        fresh = item(words[n], f"{path}-2", hours_ago(bot, 0.5))
+        site.serve(path, rss(fresh, item(f"Patriot {path} old", path, hours_ago(bot, 1))))
+    summary = await bot.poll()
+
+    assert (summary.fetched, summary.errors, summary.new_items) == (2, 1, 2)
+    assert bot.item_count() == items + 2
+    assert bot.outbox() == alerts + 2  # one alert per stored item, none from the failed try
+    assert len(bot.pipeline.stories.index) == members + 2  # the rolled-back try left none
+    failed = bot.feed(ids["/b"])
+    assert failed.last_error is not None and "refused" in failed.last_error
+    for path in ("/a", "/c"):
+        assert bot.feed(ids[path]).last_error is None
