@@ -420,12 +420,14 @@ _URL_BASES = [
     "", "https://feeds.example.com/path/feed.xml", "http://a.example/b/c", "ftp://x/y",
     "HTTP://Up.example/", "https://h/?q#f", "https://x.example//a//b", "https://x.example",
     "mailto:x", "https://[::1/", "//host/p", "a/b", "http://a/b;p",
+    "http://127.0.0.1:8080/f/1.xml", "http://[::1", "feed://x/y", "file:///a",
 ]  # fmt: skip
 _URL_PARTS = [
     "zh-3001", "a.html", "x", "-", "~u", "_", "..", ".", "http://", "https://", "HTTP://", "//",
     "/", "", "a", "é", "ex.com", "[::1]", ":8080", "/p", "?", "#", "?#", "q=1", ";x", " ", "\t",
     "\n", "%20", "./", "javascript:", "mailto:x", "&amp;", "\\", "/../a", "@", "user:pw@", "]",
-    ":", "\x7f", "\u3000", ":99999", "http:",
+    ":", "\x7f", "\u3000", ":99999", "http:", "https://news3.example/a/b?c=1",
+    "http://x.example/p",
 ]  # fmt: skip
 
 

@@ -13,19 +13,22 @@ __all__ = ["join_url"]
 def join_url(base: str, uri: str) -> str:
     """feedparser's `join_url`, skipping its work when it cannot change anything.
 
-    Most links are already absolute with the base's scheme; urljoin then
-    returns `urlunparse(urlparse(uri))`, which is `uri` itself unless the URL
-    has an empty query or fragment, `;` parameters, control characters, an
-    IP-literal or a non-ASCII host to check. Anything like that takes the
-    real code (tests/feeds/test_parse.py compares both on many URLs).
+    Most links are already absolute http(s) URLs. With the base's scheme,
+    urljoin returns `urlunparse(urlparse(uri))`, which is `uri` itself unless
+    the URL has an empty query or fragment, `;` parameters, control characters,
+    an IP-literal or a non-ASCII host to check; with another scheme (an https
+    link in an http feed) it returns `uri` as it is, once both parse. Anything
+    else takes the real code (tests/feeds/test_parse.py compares both on many
+    URLs).
     """
     if not base:
         return uri if ":///" not in uri else str(_fp_urljoin(base, uri))
-    scheme = _SCHEMES.get(base)
-    if scheme is None:
-        scheme = _scheme_of(base)
-    if scheme and uri.startswith(scheme) and _is_plain_absolute(uri, len(scheme)):
-        return uri
+    if uri.startswith(("http://", "https://")) and _is_plain_absolute(uri, uri.index("//") + 2):
+        parsable = _PARSABLE.get(base)
+        if parsable is None:
+            parsable = _parsable(base)
+        if parsable:
+            return uri
     if _SIMPLE_SEGMENT.match(uri):
         # A bare name ("item-42", "a.html") replaces the last path segment:
         # join a probe once per base and reuse its directory.
@@ -50,19 +53,20 @@ def _directory_of(base: str) -> str | None:
     return directory
 
 
-#: base URL -> its "scheme://" prefix (or "" when it has no usable one)
-_SCHEMES: dict[str, str] = {}
+#: base URL -> whether urljoin can parse it (an invalid IP literal, say, fails)
+_PARSABLE: dict[str, bool] = {}
 
 
-def _scheme_of(base: str) -> str:
-    if len(_SCHEMES) > 1024:
-        _SCHEMES.clear()
+def _parsable(base: str) -> bool:
+    if len(_PARSABLE) > 1024:
+        _PARSABLE.clear()
     try:
-        scheme = urlsplit(base).scheme
+        urlsplit(base)
+        ok = True
     except ValueError:
-        scheme = ""
-    prefix = _SCHEMES[base] = f"{scheme}://" if scheme in ("http", "https") else ""
-    return prefix
+        ok = False
+    _PARSABLE[base] = ok
+    return ok
 
 
 def _is_plain_absolute(uri: str, start: int) -> bool:
