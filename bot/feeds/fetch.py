@@ -36,7 +36,7 @@ from yarl import URL
 from bot import USER_AGENT
 from bot.config import Settings
 from bot.errors import BlockedAddressError, FetchError
-from bot.feeds.guard import GuardedResolver, check_url, this_machine_addresses
+from bot.feeds.guard import GuardedResolver, check_url, parse_url, this_machine_addresses
 from bot.types import FeedForUpdate, Fetched, NotModified
 
 MiB = 1024 * 1024
@@ -59,6 +59,8 @@ ACCEPT = (
 PERMANENT_REDIRECTS = frozenset({301, 308})
 TEMPORARY_REDIRECTS = frozenset({302, 303, 307})
 _CHUNK = 64 * 1024
+#: most parsed feed URLs kept (`Fetcher._urls`), past which the cache starts over
+_PARSED_URLS = 100_000
 
 
 class Fetcher:
@@ -95,6 +97,8 @@ class Fetcher:
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
+        #: feed URL -> parsed and checked (`_fetch`)
+        self._urls: dict[str, URL] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Fetcher:
@@ -153,8 +157,15 @@ class Fetcher:
 
     async def _fetch(self, url: str, validators: Mapping[str, str]) -> Fetched | NotModified:
         session = self._require_session()
-        check_url(url, self.allow_private_hosts, self.local_addresses)
-        start = URL(url.strip())
+        # Checked before waiting for a slot, so a refused URL fails at once; `_follow`
+        # checks every later hop. The parsed URL is kept: feeds are fetched again and again.
+        start = self._urls.get(url)
+        if start is None:
+            start = parse_url(url)
+            check_url(start, self.allow_private_hosts, self.local_addresses)
+            if len(self._urls) >= _PARSED_URLS:
+                self._urls.clear()
+            self._urls[url] = start
         host = (start.host or "").lower()
         # Wait for slots first: time spent queueing behind other feeds is not the
         # server's fault and must not eat into its deadline. The host's slot comes
@@ -192,8 +203,9 @@ class Fetcher:
         """Request `url`, following up to max_redirects redirects, each hop guarded."""
         moved_to: URL | None = None
         still_permanent = True
-        for _hop in range(self.max_redirects + 1):
-            check_url(url, self.allow_private_hosts, self.local_addresses)
+        for hop in range(self.max_redirects + 1):
+            if hop:  # the first was checked by `_fetch`
+                check_url(url, self.allow_private_hosts, self.local_addresses)
             async with session.get(url, headers=validators, allow_redirects=False) as response:
                 target = redirect_target(response, url)
                 if target is None:

@@ -205,7 +205,7 @@ def check_url(
     its resolver; names are decided by `GuardedResolver` on the resolved address.
     `local_addresses` are this machine's own (public) addresses, refused too.
     """
-    parsed = url if isinstance(url, URL) else _parse(url)
+    parsed = url if isinstance(url, URL) else parse_url(url)
     scheme = parsed.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
         shown = f"{scheme}: URLs" if scheme else "URLs without a scheme"
@@ -232,7 +232,8 @@ def check_url(
         raise BlockedAddressError(f"refused: {name} is this machine ({address}); {_ALLOW_HINT}")
 
 
-def _parse(url: str) -> URL:
+def parse_url(url: str) -> URL:
+    """`url` (stripped) as a yarl URL; BlockedAddressError when it is not one."""
     try:
         return URL(url.strip())
     except (ValueError, TypeError) as e:
