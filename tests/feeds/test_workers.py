@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +45,14 @@ def slow(seconds: float, value: int) -> int:
 
 def fail(message: str) -> None:
     raise ValueError(message)
+
+
+def hang_up_and_linger(seconds: float) -> None:
+    """Close this worker's answer pipe, then stay alive a while before exiting: the pool
+    sees it gone, and replaces it, while its process still runs."""
+    os.close(int(sys.argv[2]))  # the answers pipe (`_child_main`)
+    time.sleep(seconds)
+    os._exit(0)
 
 
 def _workers() -> list[int]:
@@ -170,3 +180,40 @@ async def test_a_call_to_a_worker_that_died_unnoticed_goes_to_another() -> None:
         assert all(isinstance(r, WorkerDied) for r in results)
     finally:
         await pool.close()
+
+
+def _exists(pid: int) -> bool:
+    """Running, or exited and not reaped yet (a zombie)."""
+    return Path(f"/proc/{pid}").exists()
+
+
+async def _new_workers(seen: set[int], count: int) -> set[int]:
+    """Wait until `count` workers not in `seen` run (a fresh one needs a moment to show)."""
+    for _ in range(100):
+        new = set(_workers()) - seen
+        if len(new) >= count:
+            return new
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{count} new workers did not start")
+
+
+async def test_close_leaves_no_worker_behind_not_even_a_replaced_one() -> None:
+    """Workers that died and were replaced are waited for too: one killed, and one whose
+    process outlives its pipe (the pool replaces it before it has exited)."""
+    pool = WorkerPool(2, _nothing, depth=1)
+    pool.start()
+    seen: set[int] = set()
+    try:
+        await asyncio.gather(pool.run(echo, 0), pool.run(echo, 1))
+        seen |= await _new_workers(seen, 2)
+        os.kill(min(seen), signal.SIGKILL)
+        seen |= await _new_workers(seen, 1)  # its replacement
+        with pytest.raises(WorkerDied):
+            await pool.run(hang_up_and_linger, 1.0)
+        seen |= await _new_workers(seen, 1)  # the lingering one's replacement
+        assert len(seen) == 4 and len(_workers()) == 3  # the lingering one still runs
+        assert list(await asyncio.gather(pool.run(echo, 2), pool.run(echo, 3))) == [2, 3]
+    finally:
+        await pool.close()
+    assert [pid for pid in seen if _exists(pid)] == []
+    assert _workers() == []
