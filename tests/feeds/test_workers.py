@@ -101,6 +101,9 @@ async def test_a_killed_worker_fails_only_its_own_calls_and_is_replaced() -> Non
     pool = WorkerPool(2, _nothing, depth=1)
     pool.start()
     try:
+        # both ready first (a worker killed while starting fails its calls as NotReady);
+        # with depth 1 each call goes to its own worker
+        assert await asyncio.gather(pool.run(echo, 0), pool.run(echo, 1)) == [0, 1]
         calls = [asyncio.ensure_future(pool.run(slow, 1.0, n)) for n in (1, 2)]
         await asyncio.sleep(0.3)  # one call in each worker
         victim = _workers()[0]
