@@ -22,6 +22,12 @@ digest match imply that:
   remembered for an item that was the first of its key (a later duplicate was
   never stored as itself, so it must be looked at again when it stands alone).
 
+One case is not exact, and cannot alert: two processes writing the same feed
+at once (PostgreSQL) may each prepare an item, and the one whose insert loses
+the race still remembers its digest. Should the winner have stored other text
+for that key, that text stays until the item changes again, where otherwise
+the loser's next fetch would have updated it.
+
 The blob: for every item of the document in order, 8 bytes of item digest
 (zero: never skip) and 8 bytes of key digest (zero: the item normalized to
 nothing). Collisions within one feed are about as likely as 2**-58.
