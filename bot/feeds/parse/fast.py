@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from hashlib import blake2b
 from typing import Any
 
-from feedparser.datetimes import _parse_date as _fp_parse_date
 from feedparser.encodings import convert_to_utf8 as _fp_convert_to_utf8
 from feedparser.mixin import _FeedParserMixin as _FPMixin
 from feedparser.urls import _urljoin as _fp_urljoin
@@ -23,7 +22,8 @@ from feedparser.urls import make_safe_absolute_uri as _fp_safe_uri
 from lxml import etree  # type: ignore[import-untyped]
 
 from bot.feeds.identity import PLACEHOLDER_BASE, is_relative, with_relative_ref
-from bot.feeds.parse.reference import int_or_none, struct_to_utc
+from bot.feeds.parse.dates import parse_date
+from bot.feeds.parse.reference import int_or_none
 from bot.feeds.parse.rules import (
     ATOM_VERSIONS,
     FAST_PATH_ON,
@@ -328,9 +328,9 @@ class _FastDoc:
             elif kind == K_GUID:
                 self.guid(child, child_base, ctx)
             elif kind == K_PUBLISHED:
-                ctx["published_parsed"] = _fp_parse_date(finish(leaf_text(child)))
+                ctx["published"] = parse_date(finish(leaf_text(child)))
             elif kind == K_UPDATED:
-                ctx["updated_parsed"] = _fp_parse_date(finish(leaf_text(child)))
+                ctx["updated"] = parse_date(finish(leaf_text(child)))
             elif kind == K_SUMMARY:
                 if len(child):
                     check_content_children(child)
@@ -355,8 +355,8 @@ class _FastDoc:
             title=ctx.get("title"),
             link=ctx.get("link"),
             guid=ctx.get("id"),
-            published=struct_to_utc(ctx.get("published_parsed")),
-            updated=struct_to_utc(ctx.get("updated_parsed")),
+            published=ctx.get("published"),
+            updated=ctx.get("updated"),
             summary=ctx.get("summary"),
             author=ctx.get("author") or None,
         )
