@@ -59,8 +59,6 @@ ACCEPT = (
 PERMANENT_REDIRECTS = frozenset({301, 308})
 TEMPORARY_REDIRECTS = frozenset({302, 303, 307})
 _CHUNK = 64 * 1024
-#: most parsed feed URLs kept (`Fetcher._urls`), past which the cache starts over
-_PARSED_URLS = 100_000
 
 
 class Fetcher:
@@ -97,8 +95,6 @@ class Fetcher:
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
-        #: feed URL -> parsed and checked (`_fetch`)
-        self._urls: dict[str, URL] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Fetcher:
@@ -158,14 +154,9 @@ class Fetcher:
     async def _fetch(self, url: str, validators: Mapping[str, str]) -> Fetched | NotModified:
         session = self._require_session()
         # Checked before waiting for a slot, so a refused URL fails at once; `_follow`
-        # checks every later hop. The parsed URL is kept: feeds are fetched again and again.
-        start = self._urls.get(url)
-        if start is None:
-            start = parse_url(url)
-            check_url(start, self.allow_private_hosts, self.local_addresses)
-            if len(self._urls) >= _PARSED_URLS:
-                self._urls.clear()
-            self._urls[url] = start
+        # checks every later hop. (Not cached per feed: 10,000 parsed URLs take 8 MB.)
+        start = parse_url(url)
+        check_url(start, self.allow_private_hosts, self.local_addresses)
         host = (start.host or "").lower()
         # Wait for slots first: time spent queueing behind other feeds is not the
         # server's fault and must not eat into its deadline. The host's slot comes
