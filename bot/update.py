@@ -407,7 +407,11 @@ class Pipeline:
         else:
             items = normalized(parsed, fetched.url, now, feed.lang)
         first_poll = feed.last_success_at is None
-        known = item_store.known_keys(session, feed.id, (i.key for i in items))
+        # Items are only ever stored with a success (record_success, below, in the same
+        # transaction): a feed that never succeeded has none to look up.
+        known = (
+            {} if first_poll else item_store.known_keys(session, feed.id, (i.key for i in items))
+        )
         intents = decide_items(
             items,
             known,
