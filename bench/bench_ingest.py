@@ -213,10 +213,11 @@ async def _skywatch(
                 summary = await app.poll()
                 timings[cycle] = time.perf_counter() - started
                 progress("skywatch", cycle, feeds, timings[cycle], time.process_time() - cpu)
-                # The search index catches up after the poll (as the scheduler's poll job
-                # does): timed apart, because reader is measured without its search index.
+                # What follows a poll in the scheduler's poll job (the search index catches
+                # up, the heap settles: App.after_poll), timed apart, because reader is
+                # measured without its search index.
                 started = time.perf_counter()
-                indexed = await app.index()
+                indexed = await app.after_poll()
                 indexing[cycle] = time.perf_counter() - started
                 print(
                     f"  {'':>8}  {'':<12} then {indexed:,} items indexed for search"

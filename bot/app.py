@@ -32,6 +32,7 @@ from bot.chat.serve import chat_plan, start_chat
 from bot.config import Config
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse_pool import ParserPool
+from bot.heap import settle
 from bot.match.topics import TopicMatcher
 from bot.notify.base import Notifier
 from bot.notify.console import ConsoleNotifier
@@ -93,6 +94,7 @@ class App:
             configured_channels=frozenset(c.id for c in self.config.channels()),
             quiet_policy=self.config.settings.quiet_policy,
         )
+        settle()  # what start-up built lives as long as the app: out of every later collection
         return self
 
     async def __aexit__(
@@ -172,9 +174,16 @@ class App:
         return total
 
     async def poll_and_index(self) -> None:
-        """The scheduler's poll job: a polling cycle, then the search index catches up."""
+        """The scheduler's poll job: a polling cycle, then what follows one."""
         await self.poll()
-        await self.index()
+        await self.after_poll()
+
+    async def after_poll(self) -> int:
+        """After a poll: the search index catches up, then the heap settles (bot/heap.py),
+        so the next poll is not paused by collecting what this one left; items indexed."""
+        indexed = await self.index()
+        settle()
+        return indexed
 
     async def send(self) -> SendSummary:
         """Deliver what is due in the outbox."""
@@ -204,7 +213,7 @@ class App:
         with self.db.write() as session:
             feed_store.make_all_due(session, self.clock())
         summary = await self.poll()
-        await self.index()
+        await self.after_poll()
         await self.digest()
         return summary, await self.send()
 

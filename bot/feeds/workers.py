@@ -35,6 +35,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar, cast
 
+from bot.heap import settle
+
 log = logging.getLogger(__name__)
 
 __all__ = ["WorkerDied", "WorkerPool"]
@@ -90,6 +92,7 @@ def _child_main() -> None:
     except Exception as e:
         print(f"skywatch: a parser worker could not start: {e!r}", file=sys.stderr, flush=True)
         sys.exit(1)
+    settle()  # the modules and the matcher stay: out of the collections each call's garbage starts
     _serve(calls, answers)
 
 
