@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.heap import settle
+from bot.heap import YOUNG, settle
 
 
 class Node:
@@ -18,8 +18,16 @@ class Node:
 
 @pytest.fixture(autouse=True)
 def unfrozen() -> Iterator[None]:
+    threshold = gc.get_threshold()
     yield
     gc.unfreeze()  # leave the test process as it was
+    gc.set_threshold(*threshold)
+
+
+def test_settle_makes_young_collections_rarer() -> None:
+    gc.set_threshold(700, 10, 10)
+    settle()
+    assert gc.get_threshold() == (YOUNG, 10, 10)
 
 
 def test_settle_keeps_survivors_out_of_later_collections() -> None:
