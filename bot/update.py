@@ -272,7 +272,8 @@ class Pipeline:
         outcomes: list[FeedOutcome] = []
         unchanged: list[tuple[int, _Result, datetime, datetime]] = []
         self._channels = {}
-        with self.stories.transaction(), self.db.write() as session:
+        # Not durable at commit: see Database.write (the next outbox claim makes it so).
+        with self.stories.transaction(), self.db.write(durable=False) as session:
             for result in batch:
                 if result.error is None and result.fetched is None:
                     now = self.clock()
