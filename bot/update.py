@@ -272,8 +272,7 @@ class Pipeline:
         outcomes: list[FeedOutcome] = []
         unchanged: list[tuple[int, _Result, datetime, datetime]] = []
         self._channels = {}
-        # Not durable at commit: see Database.write (the next outbox claim makes it so).
-        with self.stories.transaction(), self.db.write(durable=False) as session:
+        with self.stories.transaction(), self.db.write() as session:
             for result in batch:
                 if result.error is None and result.fetched is None:
                     now = self.clock()

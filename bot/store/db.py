@@ -22,7 +22,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ClauseElement
@@ -65,10 +65,8 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        options = conn.get_execution_options()
-        # Set for every transaction, so a pooled connection never keeps a lazy setting.
-        conn.exec_driver_sql(f"PRAGMA synchronous={options.get('sqlite_synchronous', 'FULL')}")
-        conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'IMMEDIATE')}")
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
 
@@ -85,36 +83,18 @@ class Database:
             if self.is_sqlite
             else self.engine
         )
-        lazy_engine = (
-            self.engine.execution_options(sqlite_synchronous="NORMAL")
-            if self.is_sqlite
-            else self.engine
-        )
         self._write = sessionmaker(self.engine, expire_on_commit=False)
-        self._write_lazy = sessionmaker(lazy_engine, expire_on_commit=False)
         self._read = sessionmaker(read_engine, expire_on_commit=False)
 
     @contextmanager
-    def write(self, *, durable: bool = True) -> Iterator[Session]:
+    def write(self) -> Iterator[Session]:
         """One write transaction: committed on success, rolled back on any error.
-
-        `durable=False` (the poll's writes): the commit does not wait for the disk
-        (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit=off). A power
-        loss or OS crash may then undo it, whole, never in part; an application
-        crash cannot. The log is written in order, so the next durable commit
-        (every outbox claim before a send is one) makes it durable too: an alert
-        is never sent from a batch that could still be undone, and an undone
-        batch takes its feeds' validators and digests with it, so the next poll
-        stores it again.
 
         New items are not indexed for search here: migration 0004's trigger notes
         them as pending in this same transaction, and bot.store.search_index
         indexes them later, off the ingestion path (search finds them meanwhile).
         """
-        maker = self._write if durable else self._write_lazy
-        with _wrap_errors(), maker.begin() as session:
-            if not durable and not self.is_sqlite:
-                session.execute(text("SET LOCAL synchronous_commit = off"))
+        with _wrap_errors(), self._write.begin() as session:
             yield session
 
     @contextmanager
