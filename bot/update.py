@@ -253,7 +253,7 @@ class Pipeline:
         First all at once, with no savepoints: they cost the writer more than most
         feeds' own rows. Should any feed fail, that transaction is rolled back and
         the batch written again with each feed in its own savepoint, so one bad feed
-        cannot spoil the others (`_write_isolated`).
+        cannot spoil the others (`_write(isolated=True)`).
         """
         self.stories.load(self.db, self.clock())
         try:
@@ -271,6 +271,7 @@ class Pipeline:
         """
         outcomes: list[FeedOutcome] = []
         unchanged: list[tuple[int, _Result, datetime, datetime]] = []
+        apply = self._apply_isolated if isolated else self._apply
         self._channels = {}
         with self.stories.transaction(), self.db.write() as session:
             for result in batch:
@@ -279,15 +280,9 @@ class Pipeline:
                     next_at = self._next_check(result.feed, now, headers=result.headers)
                     unchanged.append((len(outcomes), result, now, next_at))
                     outcomes.append(FeedOutcome(result.feed.id, result.feed.url, "not_modified"))
-                elif isolated:
-                    outcomes.append(self._apply_isolated(session, result))
                 else:
-                    outcomes.append(self._apply(session, result))
-            if not isolated:
-                checks = [(r.feed.id, now, next_at) for _, r, now, next_at in unchanged]
-                feed_store.record_unchanged(session, checks)
-            else:
-                self._store_unchanged(session, unchanged, outcomes)
+                    outcomes.append(apply(session, result))
+            self._store_unchanged(session, unchanged, outcomes, isolated=isolated)
         return outcomes
 
     def _apply_isolated(self, session: Session, result: _Result) -> FeedOutcome:
@@ -305,15 +300,22 @@ class Pipeline:
         session: Session,
         unchanged: Sequence[tuple[int, _Result, datetime, datetime]],
         outcomes: list[FeedOutcome],
+        *,
+        isolated: bool,
     ) -> None:
-        """The noted 304s' feed rows; `outcomes[position]` is each one's outcome."""
+        """The noted 304s' feed rows; `outcomes[position]` is each one's outcome.
+
+        Not `isolated`, a failure fails the whole attempt (`_write_batch`).
+        """
         if not unchanged:
+            return
+        checks = [(r.feed.id, now, next_at) for _, r, now, next_at in unchanged]
+        if not isolated:
+            feed_store.record_unchanged(session, checks)
             return
         try:
             with session.begin_nested():
-                feed_store.record_unchanged(
-                    session, [(r.feed.id, now, next_at) for _, r, now, next_at in unchanged]
-                )
+                feed_store.record_unchanged(session, checks)
             return
         except Exception:
             log.exception("storing unchanged feeds failed; storing them one by one")
