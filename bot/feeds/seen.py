@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from hashlib import blake2b
+from typing import Any
 
 from bot.types import RawItem
 
@@ -46,6 +47,8 @@ __all__ = [
     "NO_KEY",
     "SeenItems",
     "encode",
+    "item_digest",
+    "item_hasher",
     "key_digest",
     "raw_item_digest",
 ]
@@ -96,18 +99,26 @@ def raw_item_digest(salt: bytes, context: bytes, raw: RawItem) -> bytes:
     if names is None:
         names = _FIELDS[type(raw)] = tuple(f.name for f in fields(raw))
     values = "\0".join(repr(getattr(raw, name)) for name in names)
-    h = blake2b(salt, digest_size=SIZE)
-    h.update(b"\0raw\0" + context + b"\0")
+    h = item_hasher(salt, b"raw", context)
     h.update(values.encode("utf-8", "surrogatepass"))
-    return nonzero(h.digest())
+    return item_digest(h)
 
 
 #: RawItem's field names, and its subclass ParsedItem's (relative_ref)
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def nonzero(digest: bytes) -> bytes:
-    """`digest`, never equal to NEVER."""
+def item_hasher(salt: bytes, kind: bytes, context: bytes) -> Any:
+    """A hash of what every item of one kind of reading shares (`kind`: "raw", or
+    "fast" for the fast path's elements); each item's own bytes go on a copy of it."""
+    h = blake2b(salt, digest_size=SIZE)
+    h.update(b"\0" + kind + b"\0" + context + b"\0")
+    return h
+
+
+def item_digest(h: Any) -> bytes:
+    """An item's digest from its hash, never equal to NEVER."""
+    digest: bytes = h.digest()
     return digest if digest != NEVER else b"\1" + digest[1:]
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from hashlib import blake2b
 from typing import Any
 
 from feedparser.encodings import convert_to_utf8 as _fp_convert_to_utf8
@@ -69,8 +68,7 @@ from bot.feeds.parse.values import (
     link_text,
     title_text,
 )
-from bot.feeds.seen import SIZE as DIGEST_SIZE
-from bot.feeds.seen import SeenItems, nonzero
+from bot.feeds.seen import SeenItems, item_digest, item_hasher
 from bot.types import ParsedFeed, RawItem
 
 __all__ = ["parse_fast"]
@@ -229,7 +227,7 @@ class _FastDoc:
                     prefix = prefixes[base] = self.digest_prefix(seen.salt, base, lang)
                 h = prefix.copy()
                 h.update(etree.tostring(item, with_tail=False))
-                digest = nonzero(h.digest())
+                digest = item_digest(h)
                 digests.append(digest)
                 if digest in seen.keys:
                     continue
@@ -240,9 +238,7 @@ class _FastDoc:
         in a simple document without xml:base: the feed (salt), the document's version,
         namespaces and language, and the base URL."""
         context = (self.version, sorted(self.nsmap.items(), key=str), lang, base)
-        h = blake2b(salt, digest_size=DIGEST_SIZE)
-        h.update(b"\0fast\0" + repr(context).encode("utf-8", "surrogatepass") + b"\0")
-        return h
+        return item_hasher(salt, b"fast", repr(context).encode("utf-8", "surrogatepass"))
 
     def parent_base(self, parent: etree._Element) -> str:
         """Check an item's ancestors (no content, no item) and return their base URL."""
