@@ -28,8 +28,7 @@ from bot.errors import NotAFeedError, ParseError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse import parse_feed
 from bot.feeds.parse_pool import ParserPool
-from bot.feeds.prepare import PreparedFeed, normalized, prepare
-from bot.feeds.seen import SeenItems
+from bot.feeds.prepare import PreparedFeed, normalized, prepare_document
 from bot.match.similarity import Fingerprint
 from bot.match.spec import TopicSpec
 from bot.match.topics import TopicMatcher
@@ -74,8 +73,7 @@ def _documents() -> list[Any]:
 
 def prepared_here(body: bytes, matcher: TopicMatcher, lang: str | None = None) -> PreparedFeed:
     """What a worker's `prepare` gives for a first fetch (nothing seen yet), done here."""
-    seen = SeenItems.load(None, URL, lang)
-    return prepare(parse_feed(body, {}, URL, seen=seen), URL, lang, matcher, seen)
+    return prepare_document(body, {}, URL, lang, matcher, None)
 
 
 @pytest.fixture(scope="module")

@@ -35,8 +35,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from bot.errors import NotAFeedError, ParseError
-from bot.feeds.prepare import PreparedFeed, prepare
-from bot.feeds.seen import SeenItems
+from bot.feeds.prepare import PreparedFeed, prepare_document
 from bot.feeds.workers import NotReady, NoWorkers, WorkerDied, WorkerPool
 from bot.match.spec import TopicSpec
 from bot.match.topics import TopicMatcher
@@ -111,14 +110,10 @@ def _prepare_in_worker(
     skipping the items of the feed's last stored version (bot/feeds/seen.py)."""
     if _matcher is None:  # only a pool given topics ever sends this
         raise RuntimeError("this parser worker has no matcher")
-    from bot.feeds.parse import parse_feed
-
-    seen = SeenItems.load(seen_blob, url, lang)
     try:
-        parsed = parse_feed(body, headers, url, seen=seen)
+        return prepare_document(body, headers, url, lang, _matcher, seen_blob)
     except ParseError as e:
         return _failure(e)
-    return prepare(parsed, url, lang, _matcher, seen)
 
 
 def default_workers() -> int:

@@ -22,7 +22,7 @@ dataclass state per item, match and hit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from sys import intern
@@ -34,7 +34,7 @@ from bot.match.similarity import Fingerprint, MinHash
 from bot.match.topics import TopicMatcher
 from bot.types import Hit, Item, Match, ParsedFeed, RawItem
 
-__all__ = ["UNCLAMPED", "PreparedFeed", "normalized", "prepare"]
+__all__ = ["UNCLAMPED", "PreparedFeed", "normalized", "prepare", "prepare_document"]
 
 #: the `now` items are normalized against in a worker; later than any real date
 UNCLAMPED = datetime(9999, 1, 1, tzinfo=UTC)
@@ -126,6 +126,26 @@ def _rebuild(
         ),
         digests=digests,
     )
+
+
+def prepare_document(
+    body: bytes,
+    headers: Mapping[str, str],
+    url: str,
+    lang: str | None,
+    matcher: TopicMatcher,
+    seen_blob: bytes | None,
+) -> PreparedFeed:
+    """Parse `body`, then `prepare` it, leaving out the items of `seen_blob`, the
+    feed's stored digests (bot/feeds/seen.py): a parser worker's whole call.
+
+    Raises like `parse_feed`.
+    """
+    # imported here: this module is the main process's too, which need not load the parsers
+    from bot.feeds.parse import parse_feed
+
+    seen = SeenItems.load(seen_blob, url, lang)
+    return prepare(parse_feed(body, headers, url, seen=seen), url, lang, matcher, seen)
 
 
 def prepare(

@@ -22,7 +22,7 @@ import pytest
 
 from bot.feeds.decide import decide_items
 from bot.feeds.parse import parse_fast, parse_feed
-from bot.feeds.prepare import PreparedFeed, normalized, prepare
+from bot.feeds.prepare import PreparedFeed, normalized, prepare, prepare_document
 from bot.feeds.seen import NEVER, NO_KEY, SIZE, SeenItems, encode
 from bot.match.topics import TopicMatcher
 from bot.types import Item, ItemIntent
@@ -417,7 +417,7 @@ def test_nothing_stored_skips_nothing(name: str, blob: bytes | None) -> None:
     seen = SeenItems.load(blob, URL, None)
     assert seen.keys == {}
     every = prepare(parse_feed(body, fmt.headers, URL), URL, None, MATCHER)
-    prepared = prepare(parse_feed(body, fmt.headers, URL, seen=seen), URL, None, MATCHER, seen)
+    prepared = prepare_document(body, fmt.headers, URL, None, MATCHER, blob)
     assert every.digests is None
     assert prepared.items == every.items and len(prepared.items) == 4
     assert prepared.matches == every.matches
