@@ -146,7 +146,9 @@ class Pipeline:
     rng: random.Random | None = None
     #: story clustering; its index is rebuilt from the store at the first write
     stories: StoryTracker = field(default_factory=StoryTracker)
-    #: channels following a set of topics, for the batch being written (one query per set)
+    #: who follows what, read once per write transaction (`_channels_for`)
+    _followers: channel_store.Followers | None = field(default=None, init=False)
+    #: channels following a set of topics, for the transaction being written
     _channels: dict[frozenset[str], list[str]] = field(default_factory=dict, init=False)
     #: the parser, when it prepares feeds with the topics `matcher` was compiled from
     _preparer: FeedPreparer | None = field(default=None, init=False)
@@ -272,7 +274,7 @@ class Pipeline:
         outcomes: list[FeedOutcome] = []
         unchanged: list[tuple[int, _Result, datetime, datetime]] = []
         apply = self._apply_isolated if isolated else self._apply
-        self._channels = {}
+        self._followers, self._channels = None, {}
         with self.stories.transaction(), self.db.write() as session:
             for result in batch:
                 if result.error is None and result.fetched is None:
@@ -362,10 +364,12 @@ class Pipeline:
         )
 
     def _channels_for(self, session: Session, matches: Sequence[Match]) -> list[str]:
-        """Channels following the matched topics, asked once per topic set and batch."""
+        """Channels following the matched topics; the store is asked once per transaction."""
         topics = frozenset(m.topic for m in matches)
         if topics not in self._channels:
-            self._channels[topics] = channel_store.channels_for_topics(session, topics)
+            if self._followers is None:
+                self._followers = channel_store.instant_followers(session)
+            self._channels[topics] = self._followers.channels_for(topics)
         return self._channels[topics]
 
     def _store_not_modified(

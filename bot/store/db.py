@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ClauseElement
 
 from bot.errors import StoreError
+from bot.store import fastsql
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,8 @@ def _wrap_errors() -> Iterator[None]:
         yield
     except OperationalError as e:
         raise StoreError(f"database error: {e.orig}") from e
+    except sqlite3.OperationalError as e:  # from bot.store.fastsql, which runs without Core
+        raise StoreError(f"database error: {e}") from e
 
 
 def migrations_dir() -> Path:
@@ -149,7 +153,12 @@ def insert_ignoring_conflicts(session: Session, table: Any, values: dict[str, An
     writers racing on one item cannot both insert it.
     """
     connection = session.connection()
-    if any(isinstance(v, ClauseElement) for v in values.values()):
+    key = _single_key(table)
+    if key is not None and not _has_clauses(values):
+        found = fastsql.insert_rows(connection, table, [values], returning=(key.name,))
+        if found is not None:
+            return found[0][0] if found else None
+    if _has_clauses(values):
         stmt = _insert_statement(connection.dialect.name, table).values(**values)
         result = connection.execute(stmt)
     else:
@@ -158,7 +167,7 @@ def insert_ignoring_conflicts(session: Session, table: Any, values: dict[str, An
         # this runs for every stored item, and building it cost more than SQLite.
         stmt = _insert_statement(connection.dialect.name, table)
         result = connection.execute(stmt, values)
-    if _single_key(table) is not None:
+    if key is not None:
         row = result.first()
         return None if row is None else row[0]
     return 1 if result.rowcount else None
@@ -170,12 +179,16 @@ def insert_many_ignoring_conflicts(
     """INSERT … ON CONFLICT DO NOTHING of many rows in one round trip; the `returning`
     columns of each row actually inserted (in no promised order), else nothing.
 
-    The rows share one cached statement, so SQLAlchemy batches them into multi-row
-    VALUES ("insertmanyvalues"): one statement per feed instead of one per item.
+    One statement per feed instead of one per item: multi-row VALUES, built by
+    bot.store.fastsql on SQLite; elsewhere the rows share one cached statement,
+    which SQLAlchemy batches the same way ("insertmanyvalues").
     """
     if not rows:
         return []
     connection = session.connection()
+    found = fastsql.insert_rows(connection, table, rows, returning=tuple(returning))
+    if found is not None:
+        return found
     stmt = _insert_many_statement(connection.dialect.name, table, tuple(returning))
     result = connection.execute(stmt, list(rows))
     return [tuple(row) for row in result] if returning else []
@@ -188,6 +201,11 @@ def _insert_many_statement(dialect: str, table: Any, returning: tuple[str, ...])
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table).on_conflict_do_nothing()
     return stmt.returning(*(table.c[name] for name in returning)) if returning else stmt
+
+
+def _has_clauses(values: dict[str, Any]) -> bool:
+    """Some value is an SQL expression, not a plain value."""
+    return any(isinstance(v, ClauseElement) for v in values.values())
 
 
 def _single_key(table: Any) -> Any:

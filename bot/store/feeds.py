@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import FeedSpec
 from bot.errors import StoreError
+from bot.store import fastsql
 from bot.store.schema import Feed
 from bot.types import FeedForUpdate
 
@@ -243,7 +244,7 @@ def _update_feed(session: Session, feed_id: int, values: dict[str, object]) -> N
     undo it), and a loaded copy of the row is expired, so it reloads when read.
     """
     session.flush()
-    session.connection().execute(_UPDATE_FEED, {_FEED_ID: feed_id, **values})
+    fastsql.execute(session.connection(), _UPDATE_FEED, {_FEED_ID: feed_id, **values})
     loaded = session.identity_map.get(session.identity_key(Feed, feed_id))
     if loaded is not None:
         session.expire(loaded)

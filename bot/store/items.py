@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from bot.store.db import insert_many_ignoring_conflicts
+from bot.store import fastsql
+from bot.store.db import insert_ignoring_conflicts, insert_many_ignoring_conflicts
 from bot.store.schema import Feed, ItemRow, MatchRow, Story
 from bot.types import Item, Match
 
@@ -160,7 +161,6 @@ class StoryMember:
 
 #: statements built once: these run for every matched item, and SQLAlchemy's compiled
 #: cache serves a prebuilt Core statement without rebuilding or re-keying it
-_CREATE_STORY = insert(_STORIES).returning(_STORIES.c.id)
 _JOIN_STORY = (
     update(_STORIES)
     .where(_STORIES.c.id == bindparam("story_id_"))
@@ -176,11 +176,8 @@ _SET_STORY = (
 def create_story(session: Session, *, now: datetime, signature: str) -> int:
     """A new story of one item; `signature` is the item's full `MinHash.to_str()`."""
     session.flush()  # ORM rows still pending keep their order before this one
-    row = session.connection().execute(
-        _CREATE_STORY,
-        {"created_at": now, "updated_at": now, "signature": signature[:128], "item_count": 1},
-    )
-    story_id: int = row.scalar_one()
+    values = {"created_at": now, "updated_at": now, "signature": signature[:128], "item_count": 1}
+    story_id: int = insert_ignoring_conflicts(session, _STORIES, values)  # nothing to conflict
     return story_id
 
 
@@ -200,7 +197,7 @@ def _execute_core(
 ) -> None:
     """Run a prebuilt UPDATE of one row, keeping the session's view of that row consistent."""
     session.flush()
-    session.connection().execute(stmt, params)
+    fastsql.execute(session.connection(), stmt, params)
     loaded = session.identity_map.get(session.identity_key(entity, row_id))
     if loaded is not None:
         session.expire(loaded)
