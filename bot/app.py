@@ -94,6 +94,7 @@ class App:
             configured_channels=frozenset(c.id for c in self.config.channels()),
             quiet_policy=self.config.settings.quiet_policy,
         )
+        await parser.started()  # so the first poll does not wait for the workers' start-up
         settle()  # what start-up built lives as long as the app: out of every later collection
         return self
 

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 #: bodies smaller than this are parsed in the calling thread (see module docstring)
 INLINE_BELOW = 64 * 1024
+#: how long start-up waits for the workers (`started`); they take ~0.25 s here
+WORKER_START_S = 10.0
 
 T = TypeVar("T")
 
@@ -157,6 +159,15 @@ class ParserPool:
         # Without, only a body the loop cannot parse starts them.
         self._pool.start(spawn=self.topics is not None)
         return self
+
+    async def started(self, timeout: float = WORKER_START_S) -> None:
+        """Wait (at most `timeout`) for the workers started with the pool to be ready,
+        so that their start-up is not in the first poll's time."""
+        pool = self._pool
+        if pool is None or self.topics is None:  # no workers start with the pool
+            return
+        if not await pool.started(timeout):
+            log.warning("the parser workers are still starting after %.0f s", timeout)
 
     async def __aexit__(
         self,

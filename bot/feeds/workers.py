@@ -152,6 +152,8 @@ class WorkerPool:
         self._workers: list[_Worker] = []
         #: callers waiting for a worker to take their call, first come first served
         self._waiting: deque[asyncio.Future[None]] = deque()
+        #: `started` callers, told whenever a worker becomes ready or goes
+        self._starting: list[asyncio.Future[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deaths = 0  # of workers that were not ready yet, in a row
         #: replaced workers whose process had not exited yet: `close` waits for them too
@@ -164,6 +166,30 @@ class WorkerPool:
         self._loop = asyncio.get_running_loop()
         if spawn:
             self._spawn_all()
+
+    async def started(self, timeout: float) -> bool:
+        """Wait until no worker is still starting (each ran its initializer, or the
+        pool stopped replacing those that could not); False if `timeout` came first.
+
+        Calls need not wait for this (a starting worker queues them); a caller that
+        wants the start-up behind it, not in its first calls' time, does.
+        """
+        assert self._loop is not None, "start() first"
+        try:
+            async with asyncio.timeout(timeout):
+                while any(not w.ready for w in self._workers):
+                    waiter = self._loop.create_future()
+                    self._starting.append(waiter)
+                    await waiter
+        except TimeoutError:
+            return False
+        return True
+
+    def _tell_starting(self) -> None:
+        starting, self._starting = self._starting, []
+        for waiter in starting:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _spawn_all(self) -> None:
         self._started = True
@@ -302,6 +328,7 @@ class WorkerPool:
             if not worker.ready:
                 worker.ready = True
                 self._deaths = 0
+                self._tell_starting()
                 continue
             ok, value = answer
             worker.sizes.popleft()
@@ -340,6 +367,7 @@ class WorkerPool:
         else:
             self._workers[self._workers.index(worker)] = replacement
         self._wake(everyone=True)
+        self._tell_starting()
 
     async def close(self) -> None:
         """Close the pipes (the workers exit after their current call) and wait for them."""
@@ -354,6 +382,7 @@ class WorkerPool:
             for future in worker.pending:
                 future.cancel()
         self._wake(everyone=True)  # callers waiting for a worker find the pool closed
+        self._tell_starting()
         exiting, self._exiting = self._exiting, []
         await asyncio.to_thread(_join, [w.process for w in workers] + exiting)
 

@@ -220,3 +220,40 @@ async def test_close_leaves_no_worker_behind_not_even_a_replaced_one() -> None:
         await pool.close()
     assert [pid for pid in seen if _exists(pid)] == []
     assert _workers() == []
+
+
+def _start_slowly() -> None:
+    time.sleep(0.3)
+
+
+async def test_started_waits_for_every_worker_to_be_ready() -> None:
+    pool = WorkerPool(2, _start_slowly)
+    pool.start()
+    try:
+        began = time.monotonic()
+        assert await pool.started(timeout=30)
+        assert time.monotonic() - began >= 0.25  # it did wait for the initializers
+        assert all(w.ready for w in pool._workers) and len(pool._workers) == 2
+    finally:
+        await pool.close()
+
+
+async def test_started_gives_up_after_its_timeout() -> None:
+    pool = WorkerPool(1, slow, (1.5, 0))
+    pool.start()
+    try:
+        began = time.monotonic()
+        assert not await pool.started(timeout=0.3)
+        assert time.monotonic() - began < 5
+    finally:
+        await pool.close()
+
+
+async def test_started_returns_when_no_worker_can_start() -> None:
+    pool = WorkerPool(1, _refuse_to_start)
+    pool.start()
+    try:
+        assert await pool.started(timeout=30)  # the pool gave up on them: none is starting
+        assert pool._workers == []
+    finally:
+        await pool.close()
