@@ -140,6 +140,8 @@ _INVISIBLE_RE = re.compile(f"[{_INVISIBLE_CHARS}]")
 _ASCII_SPACES_BUT_SPACE = "".join(
     c for c in map(chr, range(128)) if c.isspace() and c != " "
 ).encode()
+#: maps those to the space: ASCII bytes it leaves unchanged hold no other whitespace
+_SPACES_TO_SPACE = bytes.maketrans(_ASCII_SPACES_BUT_SPACE, b" " * len(_ASCII_SPACES_BUT_SPACE))
 
 
 def normalize_item(
@@ -224,7 +226,7 @@ def normalize_text(value: str | None, *, keep_lines: bool = False) -> str:
         # Already folded when no whitespace but single spaces: bytes.translate and
         # one search tell that in half the time of splitting and joining.
         raw = stripped.encode()
-        if len(raw.translate(None, _ASCII_SPACES_BUT_SPACE)) == len(raw) and b"  " not in raw:
+        if raw.translate(_SPACES_TO_SPACE) == raw and b"  " not in raw:
             return stripped
     return " ".join(text.split())
 
@@ -250,6 +252,10 @@ def _simple_html_to_text(value: str) -> str | None:
     """What `_TextExtractor` makes of a fragment whose only markup is attribute-less
     tags and entities (most summaries: `<p>…</p>`), at a fraction of the cost;
     None for anything else (a stray `<`, attributes, comments, scripts ...)."""
+    if value.startswith("<p>") and value.find("<", 3) == len(value) - 4 and value.endswith("</p>"):
+        # one paragraph, the commonest summary: what the loop below makes of it
+        inner = value[3:-4]
+        return "\n" + (unescape(inner) if "&" in inner else inner) + "\n"
     parts: list[str] = []
     pos = 0
     for tag in _SIMPLE_TAG.finditer(value):

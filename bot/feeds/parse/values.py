@@ -74,6 +74,8 @@ def leaf_text(el: etree._Element) -> str:
 
 def all_text(el: etree._Element) -> str:
     """Text with any child markup kept as markup (summaries may be XHTML)."""
+    if not len(el):
+        return el.text or ""
     children = "".join(etree.tostring(c, encoding="unicode", with_tail=True) for c in el)
     return (el.text or "") + children
 
