@@ -14,11 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from bot.match.text import MAX_PARTS, ends_clause, is_word_char, words_between
+from bot.match.text import MAX_PARTS, UNSPACED_START, ends_clause, words_between
 
 #: the most words a gap may hold: a German verb and its particle frame the
 #: whole clause ("stellen die Lieferung von Patriot-Raketen an Kiew vorerst ein")
 MAX_GAP_WORDS = 12
+#: the first code point of scripts written without spaces (see text.is_word_char)
+_UNSPACED = chr(UNSPACED_START)
 
 
 class RawHit(NamedTuple):
@@ -106,16 +108,20 @@ def widen(text: str, hits: list[RawHit]) -> list[RawHit]:
     the same span, so neither hides the other; and highlights cover ракетами,
     not ракет.
     """
-    return [
-        hit._replace(start=w[0], end=w[1]) for hit in hits for w in [whole_word(text, *hit[:2])]
-    ]
+    widened = []
+    for start, end, concept, term in hits:
+        start, end = whole_word(text, start, end)
+        widened.append(RawHit(start, end, concept, term))
+    return widened
 
 
 def whole_word(text: str, start: int, end: int) -> tuple[int, int]:
     """Widen a stem or infix hit to its whole word (ракет* -> ракетами), for highlighting."""
-    while start > 0 and is_word_char(text[start - 1]):
+    # is_word_char inlined: most hits are whole words already, and this runs for each
+    while start > 0 and text[start - 1].isalnum() and text[start - 1] < _UNSPACED:
         start -= 1
-    while end < len(text) and is_word_char(text[end]):
+    size = len(text)
+    while end < size and text[end].isalnum() and text[end] < _UNSPACED:
         end += 1
     return start, end
 
