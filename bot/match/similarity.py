@@ -283,18 +283,21 @@ class MinHash:
         """The signature of a feature set (all zeros for an empty set)."""
         # Big-int arithmetic takes the minimum of all NUM_PERM lanes per operation, so
         # the per-value work stays in C (a tuple per feature and `min` per function took
-        # 4 times as long). Per lane, (a | 2**32) - b keeps bit 32 exactly when a >= b
-        # and never borrows from the next lane; that bit times 2**32 - 1 selects b.
+        # 4 times as long). `least` keeps every lane's guard bit set, so per lane
+        # (2**32 + a) - b keeps bit 32 exactly when a >= b and never borrows from the
+        # next lane; that bit minus itself shifted to bit 0 is the mask that selects b.
+        # (Setting the guard and making the mask by a product for each feature took
+        # a fifth longer.)
         guard = _GUARD
-        least = -1
-        for feature in feats:
-            lanes = _lanes(feature)
-            if least < 0:
-                least = lanes
-                continue
-            least ^= (least ^ lanes) & (((((least | guard) - lanes) & guard) >> 32) * 0xFFFFFFFF)
-        if least < 0:
+        rest = iter(feats)
+        first = next(rest, None)
+        if first is None:
             return cls(bytes(NUM_PERM))
+        least = _lanes(first) | guard
+        for feature in rest:
+            lanes = _lanes(feature)
+            smaller = (least - lanes) & guard
+            least ^= (least ^ lanes) & (smaller - (smaller >> 32))
         # The minimum is taken on all 32 bits; the bits kept are the low ones,
         # because the top bits of a minimum are biased towards 0: the lowest byte
         # of each little-endian lane.
@@ -370,7 +373,8 @@ class Fingerprint:
     @classmethod
     def of(cls, title: str, summary: str = "") -> Fingerprint:
         """Fingerprint an item's title and summary."""
-        title_words = features(title)
-        summary_words = features(summary)
+        # `features` of each text alone, without the shingling of an empty second text
+        title_words = frozenset(tokens(title))
+        summary_words = frozenset(tokens(summary))
         all_words = title_words | summary_words
         return cls(title_words, all_words, MinHash.of(all_words), bool(summary_words))
