@@ -326,9 +326,9 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     port, the fragment, credentials and TRACKING_PARAMS, keeps the remaining
     query parameters in their order and spelling, and gives an empty path "/".
     """
-    if not url or not url.strip():
+    candidate = url.strip() if url else None
+    if not candidate:
         return None
-    candidate = url.strip()
     if _PLAIN_URL.fullmatch(candidate):
         return candidate  # what the general path below makes of it, unchanged
     try:

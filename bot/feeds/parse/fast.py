@@ -187,21 +187,31 @@ def declared_encoding(data: bytes) -> bytes | None:
 
     Its `.` stops at a line feed, and the greedy `.*` makes it take the last
     `encoding=` of the first line that a quote follows, then another quote
-    (the value ends at the first), then "?>" somewhere after that quote.
+    (the value ends at the first), then "?>" somewhere after that quote: so
+    before the line's last "?>", found first by its rare "?".
     """
     if not data.startswith(b"<?"):
         return None
     end = data.find(b"\n")
     end = len(data) if end < 0 else end
-    before = end
-    while (at := data.rfind(b"encoding=", 2, before)) >= 0:
+    last_close = -1
+    mark = data.find(b"?", 2, end)
+    while mark >= 0:
+        if data.startswith(b">", mark + 1):  # data[end] is the line feed: never ">"
+            last_close = mark
+        mark = data.find(b"?", mark + 1, end)
+    before = last_close
+    while before > 0 and (at := data.rfind(b"encoding=", 2, before)) >= 0:
         before = at + len(b"encoding=") - 1  # next: an occurrence starting before this one
         opening = at + len(b"encoding=")
-        if opening >= end or data[opening] not in b"\"'":
+        if data[opening] not in b"\"'":
             continue
-        quotes = [data.find(b'"', opening + 1, end), data.find(b"'", opening + 1, end)]
+        quotes = [
+            data.find(b'"', opening + 1, last_close),
+            data.find(b"'", opening + 1, last_close),
+        ]
         closing = min((q for q in quotes if q >= 0), default=-1)
-        if closing >= 0 and data.find(b"?>", closing + 1, end) >= 0:
+        if closing >= 0:
             return data[opening + 1 : closing]
     return None
 
@@ -308,6 +318,7 @@ class _FastDoc:
         checked: dict[etree._Element, str] = {}  # parent -> base of its children
         prefixes: dict[str, Any] = {}  # base -> the digest of what all its items share
         digests, seen = self.digests, self.seen
+        has_base, tostring, read, found = self.has_base_attr, etree.tostring, self.item, self.items
         for item in self.root.iter(*self.shape.item_tags):
             parent = item.getparent()
             if parent is None:
@@ -315,19 +326,19 @@ class _FastDoc:
             base = checked.get(parent)
             if base is None:
                 base = checked[parent] = self.parent_base(parent)
-            if self.has_base_attr:
+            if has_base:
                 base = self.element_base(item, base)
             if digests is not None and seen is not None:
                 prefix = prefixes.get(base)
                 if prefix is None:
                     prefix = prefixes[base] = self.digest_prefix(seen.salt, base, lang)
                 h = prefix.copy()
-                h.update(etree.tostring(item, with_tail=False))
+                h.update(tostring(item, with_tail=False))
                 digest = item_digest(h)
                 digests.append(digest)
                 if digest in seen.keys:
                     continue
-            self.items.append(self.item(item, base))
+            found.append(read(item, base))
 
     def digest_prefix(self, salt: bytes, base: str, lang: str | None) -> Any:
         """A hash of everything besides its own element that reading an item depends on
