@@ -403,14 +403,14 @@ class _FastDoc:
                 self.walk(child, child_base, clean=clean and is_container(name))
 
     def item(self, item: etree._Element, base: str) -> RawItem:
+        ctx: dict[str, Any] = {}
         if item.keys():
             attrs = fp_attrs(item)
             if "lastmod" in attrs or "href" in attrs:
                 raise GiveUp("CDF attributes on an item")
-        ctx: dict[str, Any] = {}
-        about = item.get(RDF_ABOUT)
-        if about:
-            ctx["id"] = about  # never resolved: its own identity, wherever the feed lives
+            about = item.get(RDF_ABOUT)
+            if about:
+                ctx["id"] = about  # never resolved: its own identity, wherever the feed lives
         titles = 0
         names_get, kinds_get = self.names.get, KINDS.get
         simple, has_base = self.simple, self.has_base_attr
