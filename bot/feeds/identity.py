@@ -57,7 +57,7 @@ def is_relative(ref: str) -> bool:
     A cheap first test; whether a reference stays relative once the document's
     xml:base applies is decided by resolving it against the placeholder.
     """
-    return _SCHEME.match(ref) is None
+    return not ref.startswith(("http:", "https:")) and _SCHEME.match(ref) is None
 
 
 def with_relative_ref(raw: RawItem, placed: str | None) -> RawItem:

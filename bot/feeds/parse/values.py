@@ -31,7 +31,7 @@ def elements(it: Any) -> Any:
 def fp_attrs(el: etree._Element) -> dict[str, str]:
     """Attributes keyed as feedparser keys them (lower-case; rel/type values lower-cased)."""
     attrs: dict[str, str] = {}
-    for key, value in el.attrib.items():
+    for key, value in el.items():  # the attributes, without building an `attrib` view
         if key.startswith("{"):
             uri, local = key[1:].split("}", 1)
             prefix = MATCH_NS.get(uri.lower(), "")
