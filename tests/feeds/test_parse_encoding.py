@@ -1,6 +1,6 @@
 """The fast path's encoding step gives what feedparser's `convert_to_utf8` gives.
 
-`bot.feeds.parse.fast.convert_to_utf8` skips feedparser's work for the usual
+`bot.feeds.parse.encoding.convert_to_utf8` skips feedparser's work for the usual
 document (an XML declaration, bytes that read as they are); these tests hold it
 to feedparser's answer, bytes and complaint alike, on generated documents and
 headers, on every fixture and real-world feed, and check that the quick route
@@ -17,8 +17,8 @@ import pytest
 from feedparser.encodings import RE_XML_PI_ENCODING
 from feedparser.encodings import convert_to_utf8 as feedparser_convert
 
-from bot.feeds.parse import fast
-from bot.feeds.parse.fast import convert_to_utf8, declared_encoding
+from bot.feeds.parse import encoding
+from bot.feeds.parse.encoding import convert_to_utf8, declared_encoding
 from tests.feeds.test_parse import HEADERS, _fixture_files, _shared_files
 
 #: pieces of a document's start, chosen to hit the regex's corners: several
@@ -89,7 +89,7 @@ def test_generated_documents_convert_as_feedparser_does(monkeypatch: pytest.Monk
         calls.append(data)
         return feedparser_convert(headers, data, result)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(fast, "_fp_convert_to_utf8", counted)
+    monkeypatch.setattr(encoding, "_fp_convert_to_utf8", counted)
     rng = random.Random(11)
     for _ in range(20_000):
         data, headers = _document(rng), rng.choice(HEADER_CHOICES)
