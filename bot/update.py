@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.errors import BotError, FetchError, StoreError
-from bot.feeds.decide import decide_items
+from bot.feeds.decide import decide_actions
 from bot.feeds.prepare import PreparedFeed, normalized
 from bot.feeds.schedule import cache_max_age, next_check_at, update_rate
 from bot.match.similarity import Fingerprint
@@ -60,7 +60,6 @@ from bot.types import (
     Fetched,
     FetchResult,
     Item,
-    ItemIntent,
     Match,
     ParsedFeed,
     PollSummary,
@@ -418,7 +417,7 @@ class Pipeline:
         known = (
             {} if first_poll else item_store.known_keys(session, feed.id, (i.key for i in items))
         )
-        intents = decide_items(
+        actions = decide_actions(
             items,
             known,
             now=now,
@@ -427,52 +426,54 @@ class Pipeline:
             first_poll=first_poll,
         )
         new, matched, queued = 0, 0, 0
-        # each new item with its matches and, from a worker, its fingerprint
-        inserts: list[tuple[ItemIntent, Sequence[Match], Fingerprint | None]] = []
+        # each new item with its alert flag, its matches and, from a worker, its fingerprint
+        inserts: list[tuple[Item, bool, Sequence[Match], Fingerprint | None]] = []
         prepared = parsed if isinstance(parsed, PreparedFeed) else None
         position = {id(item): i for i, item in enumerate(items)} if prepared else {}
-        for intent in intents:
-            if intent.action == "update":
-                item_store.update_item(session, feed.id, intent.item)
+        for item, action, alert in actions:
+            if action == "update":
+                item_store.update_item(session, feed.id, item)
             elif prepared is not None:
-                i = position[id(intent.item)]
-                inserts.append((intent, prepared.matches[i], prepared.fingerprints[i]))
+                i = position[id(item)]
+                inserts.append((item, alert, prepared.matches[i], prepared.fingerprints[i]))
             else:
-                inserts.append((intent, self.matcher.match_item(intent.item), None))
+                inserts.append((item, alert, self.matcher.match_item(item), None))
         # One statement for the feed's new items, one for their matches; then, in
         # the same order as before, each matched item's story and alerts.
         item_ids = item_store.insert_items(
             session,
             feed.id,
-            [(intent.item, intent.alert and bool(matches)) for intent, matches, _ in inserts],
+            [(item, alert and bool(matches)) for item, alert, matches, _ in inserts],
             now=now,
         )
         stored = [
-            (item_id, intent, matches, fingerprint)
-            for item_id, (intent, matches, fingerprint) in zip(item_ids, inserts, strict=True)
+            (item_id, *insert)
+            for item_id, insert in zip(item_ids, inserts, strict=True)
             if item_id is not None  # None: another writer stored it first and alerted there
         ]
         new = len(stored)
         item_store.insert_all_matches(
-            session, [(item_id, matches) for item_id, _, matches, _ in stored if matches], now=now
+            session,
+            [(item_id, matches) for item_id, _, _, matches, _ in stored if matches],
+            now=now,
         )
-        for item_id, intent, matches, fingerprint in stored:
+        for item_id, item, alert, matches, fingerprint in stored:
             if not matches:
                 continue
             matched += 1
             story = self.stories.assign(
                 session,
                 item_id,
-                intent.item,
+                item,
                 feed_id=feed.id,
                 now=now,
                 fingerprint=fingerprint,
             )
-            if intent.alert:
+            if alert:
                 queued += enqueue_alerts(
                     session,
                     item_id,
-                    intent.item,
+                    item,
                     matches,
                     feed.title or parsed.title or "",
                     now,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Literal
 
 from bot.types import Item, ItemIntent
 
-__all__ = ["decide_items", "should_alert"]
+__all__ = ["decide_actions", "decide_items", "should_alert"]
 
 
 def decide_items(
@@ -36,25 +37,54 @@ def decide_items(
     - A known key with the same hash produces nothing, whatever its date or
       position in the feed.
     """
-    intents: list[ItemIntent] = []
+    return [
+        ItemIntent(item=item, action=action, alert=alert)
+        for item, action, alert in decide_actions(
+            items,
+            known,
+            now=now,
+            feed_added_at=feed_added_at,
+            backlog_age=backlog_age,
+            first_poll=first_poll,
+        )
+    ]
+
+
+def decide_actions(
+    items: Sequence[Item],
+    known: Mapping[str, str],
+    *,
+    now: datetime,
+    feed_added_at: datetime | None,
+    backlog_age: timedelta,
+    first_poll: bool,
+) -> list[tuple[Item, Literal["insert", "update"], bool]]:
+    """`decide_items` as plain (item, action, alert) tuples, for the writer: an
+    ItemIntent (a frozen dataclass) per item, and `should_alert`'s time arithmetic
+    per item, cost more than the rule itself on a cold poll of 30,000 items."""
+    # should_alert's rule, its cut-off times computed once per feed
+    old = now - backlog_age
+    added = None if not first_poll or feed_added_at is None else feed_added_at - backlog_age
+    actions: list[tuple[Item, Literal["insert", "update"], bool]] = []
     seen: set[str] = set()
     for item in items:
-        if item.key in seen:
+        key = item.key
+        if key in seen:
             continue
-        seen.add(item.key)
-        stored_hash = known.get(item.key)
+        seen.add(key)
+        stored_hash = known.get(key)
         if stored_hash is None:
-            alert = should_alert(
-                item,
-                now=now,
-                feed_added_at=feed_added_at,
-                backlog_age=backlog_age,
-                first_poll=first_poll,
-            )
-            intents.append(ItemIntent(item=item, action="insert", alert=alert))
+            published = item.published_at
+            if published <= old:
+                alert = False
+            elif not first_poll:
+                alert = True
+            else:
+                alert = added is not None and published < now and published > added
+            actions.append((item, "insert", alert))
         elif stored_hash != item.content_hash:
-            intents.append(ItemIntent(item=item, action="update", alert=False))
-    return intents
+            actions.append((item, "update", False))
+    return actions
 
 
 def should_alert(

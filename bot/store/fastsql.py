@@ -55,25 +55,56 @@ def insert_rows(
     None, having written nothing, when not on SQLite or when a column the rows
     leave out has a default computed in Python: then the caller's Core path runs.
     """
+    if sqlite_connection(connection) is None:
+        return None
+    if not rows:
+        return []
+    keys = tuple(rows[0])
+    if set(map(len, rows)) != {len(keys)}:  # as in Core: every row has the first row's keys
+        raise ValueError("rows to insert must all have the same keys")
+    values = [tuple(map(row.__getitem__, keys)) for row in rows]
+    return insert_tuples(connection, table, keys, values, returning=returning)
+
+
+def insert_tuples(
+    connection: Connection,
+    table: Table,
+    keys: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    shared: Mapping[str, Any] | None = None,
+    returning: tuple[str, ...] = (),
+) -> list[tuple[Any, ...]] | None:
+    """As `insert_rows`, for rows given as tuples of the `keys` columns' values, each
+    row also taking `shared`'s values (a feed's id, the poll's time): no dict per
+    row, and a shared value is converted once, not once per row.
+    """
     driver, dialect = sqlite_connection(connection), connection.dialect
     if driver is None:
         return None
     if not rows:
         return []
-    plan = _insert_plan(dialect, table, tuple(rows[0]), returning)
+    shared = shared or {}
+    plan = _insert_plan(dialect, table, (*keys, *shared), returning)
     if plan is None:
         return None
-    keys, processors, defaults = plan.keys, plan.processors, plan.defaults
-    width = len(keys) + len(defaults)
+    width = len(keys)
+    if set(map(len, rows)) != {width}:
+        raise ValueError("rows to insert must all have the same keys")
+    fixed = [
+        v if p is None else p(v)
+        for v, p in zip(shared.values(), plan.processors[width:], strict=True)
+    ]
+    fixed += plan.defaults
     values: list[Any] = []
     for row in rows:
-        if len(row) != len(keys):  # as in Core: every row has the first row's keys
-            raise ValueError("rows to insert must all have the same keys")
-        values += [
-            v if p is None else p(v)
-            for v, p in zip(map(row.__getitem__, keys), processors, strict=True)
-        ]
-        values += defaults
+        values += row
+        values += fixed
+    width += len(fixed)
+    # converted column by column: one C-level slice and map per column, not per value
+    for column, processor in enumerate(plan.processors[: len(keys)]):
+        if processor is not None:
+            values[column::width] = map(processor, values[column::width])
     found: list[tuple[Any, ...]] = []
     step = max(1, MAX_PARAMS // width)
     for start in range(0, len(rows), step):
@@ -105,9 +136,7 @@ def execute(connection: Connection, stmt: Executable, params: Mapping[str, Any])
 
 @dataclass(frozen=True, slots=True)
 class _InsertPlan:
-    #: the rows' keys, in the order their values are bound
-    keys: tuple[str, ...]
-    #: each key's bind processor
+    #: each key's bind processor, in the order the values are bound
     processors: tuple[Processor, ...]
     #: bound after each row's: the left-out columns' plain defaults, as Core inserts them
     defaults: tuple[Any, ...]
@@ -141,7 +170,6 @@ def _insert_plan(
     if returning:
         tail += " RETURNING " + ", ".join(quote(table.c[k].name) for k in returning)
     return _InsertPlan(
-        keys=keys,
         processors=tuple(_processor(table.c[k].type, dialect) for k in keys),
         defaults=tuple(defaults),
         head=f"INSERT INTO {quote(table.name)} ({names}) VALUES ",

@@ -26,6 +26,10 @@ _CHUNK = 500
 
 _STORIES = cast(Table, Story.__table__)
 _ITEMS = cast(Table, ItemRow.__table__)
+_MATCHES = cast(Table, MatchRow.__table__)
+#: the columns of an item's row (`insert_items`) and a match's, in their tuples' order
+_ITEM_KEYS = ("key", "title", "link", "summary", "lang", "content_hash", "published_at", "alerted")
+_MATCH_KEYS = ("item_id", "topic", "score", "explanation")
 #: run once per fetched feed; built once, so the compiled cache serves it as is
 _KNOWN_KEYS = select(_ITEMS.c.key, _ITEMS.c.content_hash).where(
     _ITEMS.c.feed_id == bindparam("feed_id_"),
@@ -81,7 +85,7 @@ def insert_items(
     (a racing writer won, or an earlier item in `items` has the same stored key).
     Ids are assigned in list order, as one insert per item would.
     """
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     first: dict[str, int] = {}  # stored (cut) key -> index of the item that inserts it
     for index, (item, alerted) in enumerate(items):
         key = item.key[:512]
@@ -89,22 +93,19 @@ def insert_items(
             continue
         first[key] = index
         rows.append(
-            {
-                "feed_id": feed_id,
-                "key": key,
-                "title": item.title,
-                "link": item.link,
-                "summary": item.summary,
-                "lang": item.lang,
-                "content_hash": item.content_hash,
-                "published_at": item.published_at,
-                "first_seen_at": now,
-                "alerted": alerted,
-            }
+            (
+                key,
+                item.title,
+                item.link,
+                item.summary,
+                item.lang,
+                item.content_hash,
+                item.published_at,
+                alerted,
+            )
         )
-    inserted = insert_many_ignoring_conflicts(
-        session, ItemRow.__table__, rows, returning=("id", "key")
-    )
+    shared = {"feed_id": feed_id, "first_seen_at": now}
+    inserted = _insert_many(session, _ITEMS, _ITEM_KEYS, rows, shared, returning=("id", "key"))
     ids = {key: item_id for item_id, key in inserted}
     result: list[int | None] = [None] * len(items)
     for key, index in first.items():
@@ -134,17 +135,33 @@ def insert_all_matches(
 ) -> None:
     """The matches of many items, in one statement (a pair already stored is kept)."""
     rows = [
-        {
-            "item_id": item_id,
-            "topic": match.topic,
-            "score": match.score,
-            "explanation": match.explanation(),
-            "matched_at": now,
-        }
+        (item_id, match.topic, match.score, match.explanation())
         for item_id, matches in matched
         for match in matches
     ]
-    insert_many_ignoring_conflicts(session, MatchRow.__table__, rows)
+    _insert_many(session, _MATCHES, _MATCH_KEYS, rows, {"matched_at": now})
+
+
+def _insert_many(
+    session: Session,
+    table: Table,
+    keys: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    shared: dict[str, Any],
+    *,
+    returning: tuple[str, ...] = (),
+) -> list[tuple[Any, ...]]:
+    """`insert_many_ignoring_conflicts` of rows given as tuples of `keys`, plus `shared`
+    in each: on SQLite without a dict per row (fastsql), elsewhere as dicts through Core."""
+    if not rows:
+        return []
+    found = fastsql.insert_tuples(
+        session.connection(), table, keys, rows, shared=shared, returning=returning
+    )
+    if found is not None:
+        return found
+    dicts = [{**shared, **dict(zip(keys, row, strict=True))} for row in rows]
+    return insert_many_ignoring_conflicts(session, table, dicts, returning=returning)
 
 
 @dataclass(frozen=True, slots=True)

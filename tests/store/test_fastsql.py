@@ -97,14 +97,37 @@ def _fast(s: Session, table: Any, rows: list[dict[str, Any]], returning: tuple[s
     return found
 
 
-def test_inserts_store_what_core_stores(tmp_path: Path) -> None:
+def _fast_tuples(
+    s: Session, table: Any, rows: list[dict[str, Any]], returning: tuple[str, ...]
+) -> Any:
+    """insert_tuples, each column whose value is the same in every row passed as shared."""
+    shared = {k: v for k, v in rows[0].items() if all(r[k] is v for r in rows[1:])}
+    keys = tuple(k for k in rows[0] if k not in shared)
+    values = [tuple(r[k] for k in keys) for r in rows]
+    found = fastsql.insert_tuples(
+        s.connection(), table, keys, values, shared=shared, returning=returning
+    )
+    assert found is not None, "fastsql fell back to Core"
+    return found
+
+
+@pytest.mark.parametrize("fast", [_fast, _fast_tuples])
+def test_inserts_store_what_core_stores(tmp_path: Path, fast: Callable[..., Any]) -> None:
     by_core = Database(f"sqlite:///{tmp_path / 'core.db'}")
     by_fastsql = Database(f"sqlite:///{tmp_path / 'fast.db'}")
     for db in (by_core, by_fastsql):
         db.upgrade()
-    core, fast = _write_all(by_core, _core), _write_all(by_fastsql, _fast)
+    core, fast = _write_all(by_core, _core), _write_all(by_fastsql, fast)
     assert fast[1] == [] and len(fast[0]) == 40  # the repeated rows conflicted
     assert fast == core
+
+
+def test_tuples_of_other_lengths_are_refused(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'len.db'}")
+    db.upgrade()
+    with pytest.raises(ValueError, match="same keys"), db.write() as s:
+        keys = ("item_id", "topic")
+        fastsql.insert_tuples(s.connection(), MatchRow.__table__, keys, [(1, "a"), (2,)])
 
 
 def test_many_rows_are_split_below_sqlites_parameter_limit(tmp_path: Path) -> None:
@@ -115,7 +138,15 @@ def test_many_rows_are_split_below_sqlites_parameter_limit(tmp_path: Path) -> No
         s.flush()
         rows = [{**_items(feed_id)[0], "key": f"k{i}"} for i in range(4_000)]  # 40,000 values
         found = fastsql.insert_rows(s.connection(), ItemRow.__table__, rows, returning=("key",))
+        more = [{**row, "key": f"more {row['key']}"} for row in rows]
+        found_too = _fast_tuples(s, ItemRow.__table__, more, ("key",))
+        stored = _stored(s, "items")
     assert found is not None and sorted(k for (k,) in found) == sorted(r["key"] for r in rows)
+    assert sorted(k for (k,) in found_too) == sorted(r["key"] for r in more)
+    key = 2  # column of `items`, after `id` and `feed_id`: the rows differ only there
+    assert [r[1:key] + r[key + 1 :] for r in stored[:4_000]] == [
+        r[1:key] + r[key + 1 :] for r in stored[4_000:]
+    ]
 
 
 def test_rows_with_other_keys_are_refused(tmp_path: Path) -> None:
