@@ -84,12 +84,16 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # well-known NAT64 prefix (RFC 6
 _SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")  # 6to4: bits 16-48 are an IPv4 address
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_address(text: str) -> IPAddress | None:
     """Read an IP address in any spelling a resolver accepts, or None if `text` is a name.
 
     Besides canonical forms this reads the legacy IPv4 spellings that
     `inet_aton` (and so getaddrinfo and browsers) accept: ``2130706433``,
     ``127.1``, ``0177.0.0.1``, ``0x7f.0.0.1``.
+
+    Cached (it is pure, and its answers immutable): `check_url` asks it for every
+    request and redirect hop, and a name costs ~7 us of failed address parsing.
     """
     text = text.strip().rstrip(".") if not text.startswith("[") else text.strip("[]")
     try:
