@@ -9,6 +9,7 @@ intents into rows in one transaction (STYLE.md, "Pure core").
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -63,8 +64,9 @@ def decide_actions(
     ItemIntent (a frozen dataclass) per item, and `should_alert`'s time arithmetic
     per item, cost more than the rule itself on a cold poll of 30,000 items."""
     # should_alert's rule, its cut-off times computed once per feed
-    old = now - backlog_age
-    added = None if not first_poll or feed_added_at is None else feed_added_at - backlog_age
+    window = AlertWindow.of(
+        now=now, feed_added_at=feed_added_at, backlog_age=backlog_age, first_poll=first_poll
+    )
     actions: list[tuple[Item, Literal["insert", "update"], bool]] = []
     seen: set[str] = set()
     for item in items:
@@ -74,14 +76,7 @@ def decide_actions(
         seen.add(key)
         stored_hash = known.get(key)
         if stored_hash is None:
-            published = item.published_at
-            if published <= old:
-                alert = False
-            elif not first_poll:
-                alert = True
-            else:
-                alert = added is not None and published < now and published > added
-            actions.append((item, "insert", alert))
+            actions.append((item, "insert", window.alerts(item.published_at)))
         elif stored_hash != item.content_hash:
             actions.append((item, "update", False))
     return actions
@@ -110,11 +105,40 @@ def should_alert(
     normalize clamps to `now`) have an unknown age, so they stay quiet too;
     on later polls a dateless new item is news and alerts.
     """
-    published = item.published_at
-    if published <= now - backlog_age:
-        return False
-    if not first_poll:
-        return True
-    if feed_added_at is None or published >= now:
-        return False
-    return published > feed_added_at - backlog_age
+    window = AlertWindow.of(
+        now=now, feed_added_at=feed_added_at, backlog_age=backlog_age, first_poll=first_poll
+    )
+    return window.alerts(item.published_at)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertWindow:
+    """`should_alert`'s rule for one feed's poll, its cut-off times computed once."""
+
+    now: datetime
+    #: a new item published at or before this never alerts
+    oldest: datetime
+    first_poll: bool
+    #: on a first poll, only items published after this (and before `now`) alert;
+    #: None: none does (the feed's added time is unknown)
+    backlog_start: datetime | None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        now: datetime,
+        feed_added_at: datetime | None,
+        backlog_age: timedelta,
+        first_poll: bool,
+    ) -> AlertWindow:
+        start = None if feed_added_at is None else feed_added_at - backlog_age
+        return cls(now, now - backlog_age, first_poll, start)
+
+    def alerts(self, published: datetime) -> bool:
+        if published <= self.oldest:
+            return False
+        if not self.first_poll:
+            return True
+        start = self.backlog_start
+        return start is not None and start < published < self.now

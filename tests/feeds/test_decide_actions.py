@@ -1,5 +1,6 @@
 """decide_actions (the writer's form of decide_items) against the rule written plainly:
-the first item of each key, `should_alert` per new item, updates for changed hashes."""
+the first item of each key, `should_alert`'s documented rule per new item, updates for
+changed hashes."""
 
 from __future__ import annotations
 
@@ -28,12 +29,14 @@ def _reference(
             continue
         seen.add(item.key)
         if item.key not in known:
-            alert = should_alert(
-                item,
-                now=NOW,
-                feed_added_at=feed_added_at,
-                backlog_age=backlog_age,
-                first_poll=first_poll,
+            published = item.published_at
+            alert = published > NOW - backlog_age and (  # as should_alert's docstring has it
+                not first_poll
+                or (
+                    feed_added_at is not None
+                    and published > feed_added_at - backlog_age
+                    and published < NOW
+                )
             )
             out.append((item, "insert", alert))
         elif known[item.key] != item.content_hash:
@@ -74,3 +77,6 @@ def test_actions_follow_the_rule_on_varied_feeds() -> None:
         assert [(id(i), a, al) for i, a, al in actions] == [(id(i), a, al) for i, a, al in expected]
         intents = decide_items(items, known, now=NOW, **args)  # type: ignore[arg-type]
         assert [(i.item, i.action, i.alert) for i in intents] == actions
+        for item, action, alert in expected:
+            if action == "insert":
+                assert should_alert(item, now=NOW, **args) == alert  # type: ignore[arg-type]
