@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +117,12 @@ class Item:
     lang: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ItemIntent:
-    """What the update step should do with one normalized item."""
+class ItemIntent(NamedTuple):
+    """What the update step should do with one normalized item.
+
+    A named tuple, not a dataclass: the writer makes one per new item (30,000 in a
+    cold poll of 1,000 feeds) and unpacks it, and a tuple is the cheaper of the two.
+    """
 
     item: Item
     #: new items are inserted; known items with changed content are updated quietly

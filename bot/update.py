@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.errors import BotError, FetchError, StoreError
-from bot.feeds.decide import decide_actions
+from bot.feeds.decide import decide_items
 from bot.feeds.prepare import PreparedFeed, normalized
 from bot.feeds.schedule import cache_max_age, next_check_at, update_rate
 from bot.match.similarity import Fingerprint
@@ -417,7 +417,7 @@ class Pipeline:
         known = (
             {} if first_poll else item_store.known_keys(session, feed.id, (i.key for i in items))
         )
-        actions = decide_actions(
+        intents = decide_items(
             items,
             known,
             now=now,
@@ -430,7 +430,7 @@ class Pipeline:
         inserts: list[tuple[Item, bool, Sequence[Match], Fingerprint | None]] = []
         prepared = parsed if isinstance(parsed, PreparedFeed) else None
         position = {id(item): i for i, item in enumerate(items)} if prepared else {}
-        for item, action, alert in actions:
+        for item, action, alert in intents:
             if action == "update":
                 item_store.update_item(session, feed.id, item)
             elif prepared is not None:

@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from bot.types import Item, ItemIntent
 
-__all__ = ["decide_actions", "decide_items", "should_alert"]
+__all__ = ["AlertWindow", "decide_items", "should_alert"]
 
 
 def decide_items(
@@ -38,36 +37,11 @@ def decide_items(
     - A known key with the same hash produces nothing, whatever its date or
       position in the feed.
     """
-    return [
-        ItemIntent(item=item, action=action, alert=alert)
-        for item, action, alert in decide_actions(
-            items,
-            known,
-            now=now,
-            feed_added_at=feed_added_at,
-            backlog_age=backlog_age,
-            first_poll=first_poll,
-        )
-    ]
-
-
-def decide_actions(
-    items: Sequence[Item],
-    known: Mapping[str, str],
-    *,
-    now: datetime,
-    feed_added_at: datetime | None,
-    backlog_age: timedelta,
-    first_poll: bool,
-) -> list[tuple[Item, Literal["insert", "update"], bool]]:
-    """`decide_items` as plain (item, action, alert) tuples, for the writer: an
-    ItemIntent (a frozen dataclass) per item, and `should_alert`'s time arithmetic
-    per item, cost more than the rule itself on a cold poll of 30,000 items."""
     # should_alert's rule, its cut-off times computed once per feed
     window = AlertWindow.of(
         now=now, feed_added_at=feed_added_at, backlog_age=backlog_age, first_poll=first_poll
     )
-    actions: list[tuple[Item, Literal["insert", "update"], bool]] = []
+    intents: list[ItemIntent] = []
     seen: set[str] = set()
     for item in items:
         key = item.key
@@ -76,10 +50,10 @@ def decide_actions(
         seen.add(key)
         stored_hash = known.get(key)
         if stored_hash is None:
-            actions.append((item, "insert", window.alerts(item.published_at)))
+            intents.append(ItemIntent(item, "insert", window.alerts(item.published_at)))
         elif stored_hash != item.content_hash:
-            actions.append((item, "update", False))
-    return actions
+            intents.append(ItemIntent(item, "update", False))
+    return intents
 
 
 def should_alert(
