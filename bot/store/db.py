@@ -154,14 +154,14 @@ def insert_ignoring_conflicts(session: Session, table: Any, values: dict[str, An
     """
     connection = session.connection()
     key = _single_key(table)
-    if key is not None and not _has_clauses(values):
-        found = fastsql.insert_rows(connection, table, [values], returning=(key.name,))
-        if found is not None:
-            return found[0][0] if found else None
     if _has_clauses(values):
         stmt = _insert_statement(connection.dialect.name, table).values(**values)
         result = connection.execute(stmt)
     else:
+        if key is not None:  # on SQLite, straight on the driver
+            found = fastsql.insert_rows(connection, table, [values], returning=(key.name,))
+            if found is not None:
+                return found[0][0] if found else None
         # Values travel as parameters of one statement built once per table, so
         # SQLAlchemy's compiled cache serves it without rebuilding or re-keying it:
         # this runs for every stored item, and building it cost more than SQLite.
@@ -171,6 +171,20 @@ def insert_ignoring_conflicts(session: Session, table: Any, values: dict[str, An
         row = result.first()
         return None if row is None else row[0]
     return 1 if result.rowcount else None
+
+
+def update_one_row(
+    session: Session, stmt: Any, params: dict[str, Any], entity: Any, row_id: int
+) -> None:
+    """Run a prebuilt UPDATE of one row (fastsql.execute), keeping the session's view
+    of that row consistent: pending ORM changes are flushed first (so they cannot land
+    after this and undo it), and a loaded copy of the row is expired, so it reloads
+    when read."""
+    session.flush()
+    fastsql.execute(session.connection(), stmt, params)
+    loaded = session.identity_map.get(session.identity_key(entity, row_id))
+    if loaded is not None:
+        session.expire(loaded)
 
 
 def insert_many_ignoring_conflicts(

@@ -4,9 +4,10 @@ A cold poll of 1,000 feeds writes 30,000 items, their matches, stories, alerts a
 feed rows. Through SQLAlchemy's Core, the statement cache lookup, parameter
 processing and result wrapping cost more than SQLite itself (the items alone:
 0.62 s of the writer's CPU, of which SQLite's own work is 0.25 s). Here each
-statement is compiled once, by SQLAlchemy, and then run on the session's DB-API
-connection inside the session's transaction, its values converted by the
-columns' own bind processors. Only SQLite takes this path; on PostgreSQL, and for
+statement is made once (an insert from its table's columns, a prebuilt UPDATE
+compiled by SQLAlchemy) and then run on the session's DB-API connection inside
+the session's transaction, its values converted by the columns' own bind
+processors. Only SQLite takes this path; on PostgreSQL, and for
 any statement this module cannot run as written, the callers' Core path runs.
 """
 

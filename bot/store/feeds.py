@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import FeedSpec
 from bot.errors import StoreError
-from bot.store import fastsql
+from bot.store.db import update_one_row
 from bot.store.schema import Feed
 from bot.types import FeedForUpdate
 
@@ -238,16 +238,8 @@ _UPDATE_FEED = update(_FEEDS).where(_FEEDS.c.id == bindparam(_FEED_ID))
 
 
 def _update_feed(session: Session, feed_id: int, values: dict[str, object]) -> None:
-    """UPDATE one feed row, keeping the session's view of it consistent.
-
-    Pending ORM changes are flushed first (so they cannot land after this and
-    undo it), and a loaded copy of the row is expired, so it reloads when read.
-    """
-    session.flush()
-    fastsql.execute(session.connection(), _UPDATE_FEED, {_FEED_ID: feed_id, **values})
-    loaded = session.identity_map.get(session.identity_key(Feed, feed_id))
-    if loaded is not None:
-        session.expire(loaded)
+    """UPDATE one feed row, keeping the session's view of it consistent."""
+    update_one_row(session, _UPDATE_FEED, {_FEED_ID: feed_id, **values}, Feed, feed_id)
 
 
 def record_error(

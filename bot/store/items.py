@@ -17,7 +17,11 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bot.store import fastsql
-from bot.store.db import insert_ignoring_conflicts, insert_many_ignoring_conflicts
+from bot.store.db import (
+    insert_ignoring_conflicts,
+    insert_many_ignoring_conflicts,
+    update_one_row,
+)
 from bot.store.schema import Feed, ItemRow, MatchRow, Story
 from bot.types import Item, Match
 
@@ -200,24 +204,13 @@ def create_story(session: Session, *, now: datetime, signature: str) -> int:
 
 def join_story(session: Session, story_id: int, *, now: datetime) -> None:
     """One more item reports the story."""
-    _execute_core(session, _JOIN_STORY, {"story_id_": story_id, "now_": now}, Story, story_id)
+    update_one_row(session, _JOIN_STORY, {"story_id_": story_id, "now_": now}, Story, story_id)
 
 
 def set_story(session: Session, item_id: int, story_id: int) -> None:
-    _execute_core(
+    update_one_row(
         session, _SET_STORY, {"item_id_": item_id, "story_id_": story_id}, ItemRow, item_id
     )
-
-
-def _execute_core(
-    session: Session, stmt: Any, params: dict[str, Any], entity: Any, row_id: int
-) -> None:
-    """Run a prebuilt UPDATE of one row, keeping the session's view of that row consistent."""
-    session.flush()
-    fastsql.execute(session.connection(), stmt, params)
-    loaded = session.identity_map.get(session.identity_key(entity, row_id))
-    if loaded is not None:
-        session.expire(loaded)
 
 
 def story_members(session: Session, since: datetime) -> list[StoryMember]:
