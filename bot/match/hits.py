@@ -14,13 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from bot.match.text import MAX_PARTS, UNSPACED_START, ends_clause, words_between
+from bot.match.text import MAX_PARTS, UNSPACED, ends_clause, words_between
 
 #: the most words a gap may hold: a German verb and its particle frame the
 #: whole clause ("stellen die Lieferung von Patriot-Raketen an Kiew vorerst ein")
 MAX_GAP_WORDS = 12
-#: the first code point of scripts written without spaces (see text.is_word_char)
-_UNSPACED = chr(UNSPACED_START)
 
 
 class RawHit(NamedTuple):
@@ -118,10 +116,10 @@ def widen(text: str, hits: list[RawHit]) -> list[RawHit]:
 def whole_word(text: str, start: int, end: int) -> tuple[int, int]:
     """Widen a stem or infix hit to its whole word (ракет* -> ракетами), for highlighting."""
     # is_word_char inlined: most hits are whole words already, and this runs for each
-    while start > 0 and text[start - 1].isalnum() and text[start - 1] < _UNSPACED:
+    while start > 0 and text[start - 1].isalnum() and text[start - 1] < UNSPACED:
         start -= 1
     size = len(text)
-    while end < size and text[end].isalnum() and text[end] < _UNSPACED:
+    while end < size and text[end].isalnum() and text[end] < UNSPACED:
         end += 1
     return start, end
 

@@ -85,6 +85,9 @@ _JOINING = frozenset("\uff9e\uff9f")
 #: CJK, kana and other scripts written without spaces start here; below it,
 #: letters and digits are "word" characters for boundary checks
 UNSPACED_START = 0x2E80
+#: the same as a character: the hot loops inline `is_word_char` as
+#: `char.isalnum() and char < UNSPACED`, a string comparison instead of `ord`
+UNSPACED = chr(UNSPACED_START)
 
 
 def _replace_one(match: re.Match[str]) -> str:

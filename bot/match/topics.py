@@ -26,7 +26,7 @@ from bot.match.hits import Gap, RawHit, join_gaps, longest, part_code, widen
 from bot.match.spec import TopicSpec, Window
 from bot.match.text import (
     DASH,
-    UNSPACED_START,
+    UNSPACED,
     Folded,
     clause_breaks,
     dash_joins,
@@ -41,8 +41,6 @@ from bot.types import Hit, Item, Match
 Field = Literal["title", "summary"]
 #: joins title and summary into one scan; no key contains it, so no hit spans both
 _SEPARATOR = "\x00"
-#: the first code point of scripts written without spaces (see text.is_word_char)
-_UNSPACED = chr(UNSPACED_START)
 #: the snippet is about this long, cut around the first hit
 SNIPPET_CHARS = 160
 _MARK_OPEN, _MARK_CLOSE = "«", "»"
@@ -291,9 +289,9 @@ class TopicMatcher:
             if dashed and not _dashes_join(folded, original, start, end):
                 continue
             char = text[start - 1] if start else " "
-            word_before = char.isalnum() and char < _UNSPACED
+            word_before = char.isalnum() and char < UNSPACED
             char = text[end] if end < size else " "
-            word_after = char.isalnum() and char < _UNSPACED
+            word_after = char.isalnum() and char < UNSPACED
             for left_free, right_free, entries, bits in shapes:
                 if (word_before and not left_free) or (word_after and not right_free):
                     continue
