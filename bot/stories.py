@@ -7,11 +7,17 @@ index's life and the `Story` rows:
     with tracker.transaction():            # one write transaction (the lock: one writer at a time)
         with tracker.savepoint():          # one feed's SAVEPOINT
             tracker.assign(session, item_id, item, feed_id, now)   # Story row + index member
+        tracker.flush(session, now)        # before the commit: items' story ids, stories' counts
 
 The index is only a cache of committed rows: a member added inside a
 transaction or savepoint that rolls back is removed again, so a story id the
 database never kept can never be joined. The lock keeps the index to one
 thread at a time (the pipeline's writer runs in worker threads).
+
+A new story's row is written at once (its id is needed); which story each item
+joined, and how many items each earlier story gained, wait for `flush`: two
+statements per transaction instead of two per matched item (bench_ingest's cold
+cycle assigns 1,046 items).
 """
 
 from __future__ import annotations
@@ -51,7 +57,10 @@ class StoryTracker:
         self.index = StoryIndex(config)
         self.loaded = False
         self._lock = threading.RLock()
+        #: index handles of the members this transaction added
         self._staged: list[int] = []
+        #: (item id, story id, joined an earlier story) of this transaction, for `flush`
+        self._links: list[tuple[int, int, bool]] = []
 
     def load(self, db: Database, now: datetime) -> int:
         """Rebuild the index from the stored members of the last window (once); how many."""
@@ -73,29 +82,41 @@ class StoryTracker:
     def transaction(self) -> Iterator[None]:
         """One writer at a time; on any error, forget what this transaction added."""
         with self._lock:
-            self._staged = []
+            self._staged, self._links = [], []
             try:
                 yield
             except BaseException:
-                self._drop(0)
+                self._drop(0, 0)
                 raise
             finally:
-                self._staged = []
+                self._staged, self._links = [], []
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """Inside `transaction`: on an error, forget what this savepoint added."""
-        mark = len(self._staged)
+        marks = len(self._staged), len(self._links)
         try:
             yield
         except BaseException:
-            self._drop(mark)
+            self._drop(*marks)
             raise
 
-    def _drop(self, mark: int) -> None:
-        for handle in self._staged[mark:]:
+    def _drop(self, staged: int, links: int) -> None:
+        for handle in self._staged[staged:]:
             self.index.remove(handle)
-        del self._staged[mark:]
+        del self._staged[staged:]
+        del self._links[links:]
+
+    def flush(self, session: Session, now: datetime) -> None:
+        """Write which story each item of this transaction joined (before its commit)."""
+        joined: dict[int, int] = {}
+        for _, story_id, join in self._links:
+            if join:
+                joined[story_id] = joined.get(story_id, 0) + 1
+        item_store.link_stories(
+            session, [(item_id, story_id) for item_id, story_id, _ in self._links], joined, now
+        )
+        self._links = []
 
     def assign(
         self,
@@ -107,7 +128,8 @@ class StoryTracker:
         now: datetime,
         fingerprint: Fingerprint | None = None,
     ) -> StoryAssignment:
-        """Place a stored item in a story, new or one it reports (inside `transaction`).
+        """Place a stored item in a story, new or one it reports (inside `transaction`;
+        `flush` writes the item's story id).
 
         `fingerprint`: the item's `Fingerprint.of(title, summary)`, when a parser
         worker computed it already (bot/feeds/prepare.py).
@@ -122,8 +144,7 @@ class StoryTracker:
             story_id = item_store.create_story(session, now=now, signature=signature)
         else:
             story_id = match.story_id
-            item_store.join_story(session, story_id, now=now)
-        item_store.set_story(session, item_id, story_id)
+        self._links.append((item_id, story_id, match is not None))
         member = StoryCandidate.of(story_id, feed_id, item.published_at, fingerprint, item.lang)
         self._staged.append(self.index.add(member))
         return StoryAssignment(story_id, is_new=match is None)

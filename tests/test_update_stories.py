@@ -42,6 +42,7 @@ def store(db: Database, tracker: StoryTracker, *reports: tuple[int, Item]) -> li
             item_id = item_store.insert_item(s, feed_id, it, now=NOW, alerted=True)
             assert item_id is not None
             stories.append(tracker.assign(s, item_id, it, feed_id=feed_id, now=NOW).story_id)
+        tracker.flush(s, NOW)
     return stories
 
 
@@ -113,3 +114,27 @@ def test_a_restart_rebuilds_the_window_from_the_store(database: Database, feeds:
     assert rebuilt.load(database, NOW) == 0  # once
     (joined,) = store(database, rebuilt, (feeds[2], item("en-01b")))
     assert joined == first[1]
+
+
+def test_a_rolled_back_savepoint_leaves_nothing_for_the_flush(
+    database: Database, feeds: list[int]
+) -> None:
+    """Story ids and join counts wait for `flush`; a savepoint that rolls back takes
+    its share of them along, while what came before and after it is written."""
+    tracker = StoryTracker()
+    tracker.load(database, NOW)
+    (first,) = store(database, tracker, (feeds[0], item("en-01a")))
+    with tracker.transaction(), database.write() as s:
+        kept = item_store.insert_item(s, feeds[1], item("en-01b"), now=NOW, alerted=True)
+        assert kept is not None
+        assert tracker.assign(s, kept, item("en-01b"), feed_id=feeds[1], now=NOW).story_id == first
+        with pytest.raises(Boom), tracker.savepoint(), s.begin_nested():
+            lost = item_store.insert_item(s, feeds[2], item("en-01c"), now=NOW, alerted=True)
+            assert lost is not None
+            tracker.assign(s, lost, item("en-01c"), feed_id=feeds[2], now=NOW)
+            raise Boom
+        tracker.flush(s, NOW)
+    with database.read() as s:
+        assert s.scalar(select(Story.item_count).where(Story.id == first)) == 2
+        assert s.scalar(select(ItemRow.story_id).where(ItemRow.id == kept)) == first
+        assert s.scalar(select(func.count()).select_from(ItemRow)) == 2

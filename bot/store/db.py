@@ -187,6 +187,21 @@ def update_one_row(
         session.expire(loaded)
 
 
+def update_rows(
+    session: Session, stmt: Any, params: Sequence[dict[str, Any]], entity: Any, row_ids: Any
+) -> None:
+    """`update_one_row` for many rows: one prebuilt UPDATE, many parameter sets."""
+    if not params:
+        return
+    session.flush()
+    fastsql.execute_many(session.connection(), stmt, params)
+    identity_map, identity_key = session.identity_map, session.identity_key
+    for row_id in row_ids:
+        loaded = identity_map.get(identity_key(entity, row_id))
+        if loaded is not None:
+            session.expire(loaded)
+
+
 def insert_many_ignoring_conflicts(
     session: Session, table: Any, rows: Sequence[dict[str, Any]], *, returning: Sequence[str] = ()
 ) -> list[tuple[Any, ...]]:

@@ -132,6 +132,28 @@ def execute(connection: Connection, stmt: Executable, params: Mapping[str, Any])
     )
 
 
+def execute_many(
+    connection: Connection, stmt: Executable, params: Sequence[Mapping[str, Any]]
+) -> None:
+    """`execute` for many parameter sets (all with the same keys), in one call."""
+    if not params:
+        return
+    driver = sqlite_connection(connection)
+    keys = tuple(params[0])
+    plan = None if driver is None else _statement_plan(connection.dialect, stmt, keys)
+    if driver is None or plan is None:
+        connection.execute(stmt, list(params))
+        return
+    sql, names, processors = plan
+    driver.executemany(
+        sql,
+        [
+            [row[n] if p is None else p(row[n]) for n, p in zip(names, processors, strict=True)]
+            for row in params
+        ],
+    )
+
+
 # -- plans, built once per statement shape ------------------------------------------------
 
 

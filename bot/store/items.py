@@ -8,7 +8,7 @@ their items, and `ItemRow.story_id` links the members.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -20,7 +20,7 @@ from bot.store import fastsql
 from bot.store.db import (
     insert_ignoring_conflicts,
     insert_many_ignoring_conflicts,
-    update_one_row,
+    update_rows,
 )
 from bot.store.schema import Feed, ItemRow, MatchRow, Story
 from bot.types import Item, Match
@@ -185,7 +185,7 @@ class StoryMember:
 _JOIN_STORY = (
     update(_STORIES)
     .where(_STORIES.c.id == bindparam("story_id_"))
-    .values(item_count=_STORIES.c.item_count + 1, updated_at=bindparam("now_"))
+    .values(item_count=_STORIES.c.item_count + bindparam("joined_"), updated_at=bindparam("now_"))
 )
 _SET_STORY = (
     update(_ITEMS)
@@ -202,14 +202,25 @@ def create_story(session: Session, *, now: datetime, signature: str) -> int:
     return story_id
 
 
-def join_story(session: Session, story_id: int, *, now: datetime) -> None:
-    """One more item reports the story."""
-    update_one_row(session, _JOIN_STORY, {"story_id_": story_id, "now_": now}, Story, story_id)
-
-
-def set_story(session: Session, item_id: int, story_id: int) -> None:
-    update_one_row(
-        session, _SET_STORY, {"item_id_": item_id, "story_id_": story_id}, ItemRow, item_id
+def link_stories(
+    session: Session, links: Sequence[tuple[int, int]], joined: Mapping[int, int], now: datetime
+) -> None:
+    """Many items' stories at once: `links` are (item id, story id) pairs, `joined`
+    how many items joined each earlier story (`join_story` and `set_story`, two
+    statements for a whole transaction instead of two per matched item)."""
+    update_rows(
+        session,
+        _SET_STORY,
+        [{"item_id_": item_id, "story_id_": story_id} for item_id, story_id in links],
+        ItemRow,
+        [item_id for item_id, _ in links],
+    )
+    update_rows(
+        session,
+        _JOIN_STORY,
+        [{"story_id_": sid, "joined_": n, "now_": now} for sid, n in joined.items()],
+        Story,
+        list(joined),
     )
 
 

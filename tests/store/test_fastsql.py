@@ -197,6 +197,33 @@ def test_updates_match_core_and_unrunnable_ones_go_through_core(tmp_path: Path) 
     assert [r[3] for r in rows[2:]] == ["Both", "Both"]
 
 
+def test_many_updates_match_core(tmp_path: Path) -> None:
+    """execute_many stores what Core's executemany stores, row for row."""
+    db = Database(f"sqlite:///{tmp_path / 'many.db'}")
+    db.upgrade()
+    items = ItemRow.__table__
+    by_id = update(items).where(items.c.id == bindparam("id_"))
+    later = NOW + timedelta(hours=1, microseconds=5)
+    with db.write() as s:
+        feed_id = feed_store.add_feed(s, "https://a.example/rss", NOW).id
+        s.flush()
+        ids = sorted(i for (i,) in _fast(s, items, _items(feed_id)[:6], ("id",)))
+        # the same three changes, to three rows each way
+        changes = [
+            {"id_": i, "title": f"New {n % 3}", "published_at": later + timedelta(minutes=n % 3)}
+            for n, i in enumerate(ids)
+        ]
+        fastsql.execute_many(s.connection(), by_id, changes[:3])
+        s.connection().execute(by_id, changes[3:])
+        fastsql.execute_many(s.connection(), by_id, [])  # nothing to do
+        rows = _stored(s, "items")
+    title, published_at = 3, 8  # columns of `items`
+    fast = [(r[title], r[published_at]) for r in rows[:3]]
+    assert fast == [(r[title], r[published_at]) for r in rows[3:]]
+    assert [t for t, _ in fast] == ["New 0", "New 1", "New 2"]
+    assert len({p for _, p in fast}) == 3
+
+
 def _reference() -> Callable[[Any], Any]:
     dialect = sqlite.dialect()
     processor = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
