@@ -30,7 +30,7 @@ from bot.match.text import (
     Folded,
     clause_breaks,
     dash_joins,
-    fold,
+    fold_any,
     parse_parts,
     sentence_breaks,
     sentence_of,
@@ -51,6 +51,12 @@ _MARK_OPEN, _MARK_CLOSE = "«", "»"
 _SPACE_KEY = " A"
 #: how many sets of bits a matcher remembers the passing topics of
 _CANDIDATE_CACHE = 4096
+#: the same linear search makes the order of a node's children matter: Latin
+#: letters go in the order of how often news uses them (English's), the space
+#: before them and other characters after them, in code point order; the bench
+#: farm's English text scans in 7-9% less time than with the keys sorted
+_LETTER_ORDER = " etaoinsrhldcumfpgwybvkxjqz"
+_RANK = {char: rank for rank, char in enumerate(_LETTER_ORDER)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,14 +184,16 @@ class TopicMatcher:
     def __init__(
         self,
         topics: tuple[_Topic, ...],
-        automaton: ahocorasick.Automaton,
+        automata: tuple[ahocorasick.Automaton, ahocorasick.Automaton],
         gaps: tuple[Gap, ...],
         gap_topics: frozenset[int],
         gates: tuple[_Gate, ...],
     ) -> None:
         self._topics = topics
-        self._automaton = automaton
-        self._empty = len(automaton) == 0
+        #: every key, and the ASCII keys only: ASCII text (most English news)
+        #: scans the smaller automaton in less time, with the same hits
+        self._automaton, self._ascii_automaton = automata
+        self._empty = len(self._automaton) == 0
         #: terms with gaps, numbered across topics (see hits.part_code)
         self._gaps = gaps
         #: the topics that have terms with gaps (the others skip join_gaps)
@@ -232,8 +240,8 @@ class TopicMatcher:
                             shapes = keys.setdefault(pattern.key, {})
                             shapes.setdefault(shape, []).append(_Entry(index, code, term))
         gates = tuple(bits.gate(index, topic) for index, topic in enumerate(compiled))
-        automaton = _automaton(keys, bits)
-        return cls(tuple(compiled), automaton, tuple(gaps), frozenset(gap_topics), gates)
+        automata = _automata(keys, bits)
+        return cls(tuple(compiled), automata, tuple(gaps), frozenset(gap_topics), gates)
 
     def match_item(self, item: Item) -> list[Match]:
         """Match a normalized item (title and summary)."""
@@ -250,13 +258,16 @@ class TopicMatcher:
         if _SEPARATOR in title:  # a stray NUL would move the field boundary
             title = title.replace(_SEPARATOR, " ")
         joined = f"{title}{_SEPARATOR}{summary}"
-        folded = fold(joined)
-        found, seen = self._scan(folded, joined)
+        folded = fold_any(joined)
+        text = folded if isinstance(folded, str) else folded.text
+        found, seen = self._hits(text, folded, joined)
         if not seen:
             return []
         candidates = self._candidates(seen)
         if not candidates:
             return []
+        if isinstance(folded, str):  # only now worth building (most items stop above)
+            folded = Folded(folded)
         per_topic = _group(found, candidates)
         scan = _Scan(folded, folded.text.index(_SEPARATOR), len(title) + 1)
         matches = []
@@ -278,12 +289,16 @@ class TopicMatcher:
 
     def _scan(self, folded: Folded, original: str) -> tuple[list[_Found], int]:
         """Every key hit whose word boundaries fit, and the bits of all their entries."""
+        return self._hits(folded.text, folded, original)
+
+    def _hits(self, text: str, folded: str | Folded, original: str) -> tuple[list[_Found], int]:
+        """`_scan` of `text`, folded from `original` (`folded`: see text.fold_any)."""
         # the hot loop: word-boundary checks are inlined (see text.is_word_char)
         found: list[_Found] = []
         seen = 0
-        text = folded.text
         size = len(text)
-        for last, (length, dashed, shapes) in self._automaton.iter(text):
+        automaton = self._ascii_automaton if text.isascii() else self._automaton
+        for last, (length, dashed, shapes) in automaton.iter(text):
             end = last + 1
             start = end - length
             if dashed and not _dashes_join(folded, original, start, end):
@@ -315,22 +330,36 @@ def _group(found: list[_Found], topics: tuple[int, ...]) -> dict[int, list[RawHi
     return per_topic
 
 
-def _automaton(
+def _automata(
     keys: dict[str, dict[tuple[bool, bool], list[_Entry]]], bits: _Bits
-) -> ahocorasick.Automaton:
-    """One automaton over every key, the space first (see _SPACE_KEY), then in sorted
-    order, Latin letters before the other scripts: English news scans in a quarter
-    less time than with the keys in the order of feeds.yaml."""
-    automaton = ahocorasick.Automaton()
-    if not keys:
-        return automaton
-    automaton.add_word(_SPACE_KEY, (len(_SPACE_KEY), False, ()))
-    for key in sorted(keys):
+) -> tuple[ahocorasick.Automaton, ahocorasick.Automaton]:
+    """An automaton over every key and one over the ASCII keys, which alone can hit
+    ASCII text; each has the space first (see _SPACE_KEY), then the keys in
+    `_key_order`. The bench farm's English text scans in 16% less time than with
+    one automaton of sorted keys (which took a quarter less than feeds.yaml's order)."""
+    values = {}
+    for key in sorted(keys, key=_key_order):
         shapes = tuple(
             _Shape(left, right, tuple(entries), _bits_of(entries, bits))
             for (left, right), entries in keys[key].items()
         )
-        automaton.add_word(key, (len(key), DASH in key, shapes))
+        values[key] = (len(key), DASH in key, shapes)
+    ascii_values = {key: value for key, value in values.items() if key.isascii()}
+    return _build(values), _build(ascii_values)
+
+
+def _key_order(key: str) -> tuple[int, ...]:
+    """Sorts keys so that each node of the trie lists its children in `_RANK` order."""
+    return tuple(_RANK.get(char, len(_RANK) + ord(char)) for char in key)
+
+
+def _build(values: dict[str, tuple[int, bool, tuple[_Shape, ...]]]) -> ahocorasick.Automaton:
+    automaton = ahocorasick.Automaton()
+    if not values:
+        return automaton
+    automaton.add_word(_SPACE_KEY, (len(_SPACE_KEY), False, ()))
+    for key, value in values.items():
+        automaton.add_word(key, value)
     automaton.make_automaton()
     return automaton
 
@@ -342,8 +371,10 @@ def _bits_of(entries: list[_Entry], bits: _Bits) -> int:
     return mask
 
 
-def _dashes_join(folded: Folded, original: str, start: int, end: int) -> bool:
+def _dashes_join(folded: str | Folded, original: str, start: int, end: int) -> bool:
     """Whether every clause dash inside a hit of "air – defence" joins words of the term."""
+    if isinstance(folded, str):
+        folded = Folded(folded)
     for position in range(start, end):
         if folded.text[position] == DASH:
             at = folded.original_span(position, position + 1)[0]

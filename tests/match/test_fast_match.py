@@ -1,0 +1,124 @@
+"""The matcher's fast paths change no result: the ASCII automaton, the key order, fold_any.
+
+The reference is the same matcher with the keys in plain sorted order and one
+automaton for all text, on the farm's items, the devset and random text.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from bench import farm
+from bot.config import load_config
+from bot.feeds.normalize import normalize_item
+from bot.feeds.parse import parse_feed
+from bot.feeds.prepare import UNCLAMPED
+from bot.match import topics as topics_module
+from bot.match.evaluate import load_labelled
+from bot.match.spec import TopicSpec
+from bot.match.text import Folded, fold, fold_any
+from bot.match.topics import TopicMatcher
+
+from ..conftest import REPO
+from .test_gates import DEVSET, WORDS, random_text, random_topics
+
+
+def plain(topics: dict[str, TopicSpec], monkeypatch: pytest.MonkeyPatch) -> TopicMatcher:
+    """The reference: keys in sorted order, every text scanned by the full automaton."""
+    with monkeypatch.context() as patch:
+        patch.setattr(topics_module, "_key_order", lambda key: key)
+        reference = TopicMatcher.compile(topics)
+    reference._ascii_automaton = reference._automaton
+    return reference
+
+
+@pytest.fixture(scope="module")
+def default_topics() -> dict[str, TopicSpec]:
+    return load_config(REPO / "feeds.yaml", env={}).file.topics
+
+
+def farm_texts() -> list[tuple[str, str]]:
+    texts = []
+    for feed in range(60):
+        url = f"http://127.0.0.1:8080/f/{feed}.xml"
+        for raw in parse_feed(farm.render_feed(feed, 0), {}, url).items:
+            item = normalize_item(raw, feed_url=url, now=UNCLAMPED)
+            assert item is not None
+            texts.append((item.title, item.summary))
+    return texts
+
+
+def devset_texts() -> list[tuple[str, str]]:
+    paths = [REPO / "tests" / "data" / "topics-heldout.jsonl"]
+    if DEVSET.exists():
+        paths.append(DEVSET)
+    return [(e["title"], e["summary"]) for path in paths for e in load_labelled(path)]
+
+
+def test_fast_paths_match_as_the_plain_matcher(
+    default_topics: dict[str, TopicSpec], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast, reference = TopicMatcher.compile(default_topics), plain(default_topics, monkeypatch)
+    texts = farm_texts() + devset_texts()
+    results = [fast.match(title, summary) for title, summary in texts]
+    assert results == [reference.match(title, summary) for title, summary in texts]
+    assert sum(map(len, results)) > 100
+    # both automata are used: most farm text is ASCII, most of the devset is not
+    ascii_text = sum(f"{t}\0{s}".isascii() for t, s in texts)
+    assert 100 < ascii_text < len(texts) - 100
+
+
+def test_the_ascii_automaton_hits_ascii_text_as_the_full_one(
+    default_topics: dict[str, TopicSpec],
+) -> None:
+    matcher = TopicMatcher.compile(default_topics)
+    rng = random.Random(5)
+    ascii_words = [word.lower() for word in WORDS if word.isascii()]
+    texts = [fold(f"{t}\0{s}").text for t, s in farm_texts()]
+    texts += [" ".join(rng.choices(ascii_words, k=rng.randint(1, 40))) for _ in range(500)]
+    hits = 0
+    for text in texts:
+        if not text.isascii():
+            continue
+        found = list(matcher._ascii_automaton.iter(text))
+        assert found == list(matcher._automaton.iter(text)), text
+        hits += len(found)
+    assert hits > 1000
+    assert len(matcher._ascii_automaton) < len(matcher._automaton)
+
+
+def test_fast_paths_match_as_the_plain_matcher_on_random_topics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = random.Random(17)
+    matches = 0
+    for _ in range(150):
+        topics = random_topics(rng)
+        fast, reference = TopicMatcher.compile(topics), plain(topics, monkeypatch)
+        for _ in range(20):
+            title, summary = random_text(rng), random_text(rng)
+            if rng.random() < 0.5:  # ASCII text, the other automaton
+                title, summary = (t.encode("ascii", "ignore").decode() for t in (title, summary))
+            result = fast.match(title, summary)
+            assert result == reference.match(title, summary), (title, summary)
+            matches += len(result)
+    assert matches > 500
+
+
+def test_fold_any_folds_as_fold() -> None:
+    rng = random.Random(23)
+    pieces = ["Air", "ß", "ＰＡＴ", "ｶﾞ", "ー", "\u00ad", "-", " – ", "`", "\t", "Ё", "e\u0301", "x"]
+    kept = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 10)))
+        folded = fold_any(text)
+        whole = fold(text)
+        if isinstance(folded, str):
+            kept += 1
+            assert whole == Folded(folded)
+            assert len(folded) == len(text)
+        else:
+            assert whole == folded
+    assert 100 < kept < 2900
