@@ -68,8 +68,24 @@ _RFC822 = re.compile(
     rf"(?:([A-Za-z]{{3}}), )?([0-9]{{1,2}}) ([A-Za-z]{{3}}) ([0-9]{{4}}|[0-9]{{2}}) ({_HMS}) "
     r"([+-][0-9]{4}|[A-Za-z]{1,5})"
 )
-#: "nov" -> "-11-": the middle of an ISO date
-_MONTHS = {name: f"-{number:02d}-" for name, number in _FP_MONTHS.items()}
+
+
+def _spellings(word: str) -> list[str]:
+    """`word` in every mix of upper and lower case ("nov", "Nov", "NOV", "nOv" ...)."""
+    found = [""]
+    for char in word:
+        found = [start + c for start in found for c in {char.lower(), char.upper()}]
+    return found
+
+
+#: "nov", "Nov", "NOV" ... -> "-11-": the middle of an ISO date (rfc822.py lower-cases)
+_MONTHS = {
+    spelling: f"-{number:02d}-"
+    for name, number in _FP_MONTHS.items()
+    for spelling in _spellings(name)
+}
+#: the day names rfc822.py takes, in any case
+_DAY_NAMES = frozenset(spelling for name in _FP_DAY_NAMES for spelling in _spellings(name))
 #: RFC 822 zone -> offset east of UTC, as rfc822.py reads it; filled as met
 _ZONES: dict[str, timedelta] = {}
 
@@ -84,9 +100,11 @@ def fast_date(text: str) -> datetime | None:
     """feedparser's answer for the two common shapes, or None: ask feedparser."""
     try:
         if _FP_HANDLERS[0] is _fp_w3dtf:
-            m = _W3DTF.fullmatch(text)
-            if m is not None:
-                return _w3dtf(text, m)
+            # W3C-DTF starts with a digit: an RFC 822 date with its day name need not try it
+            if not text[:1].isalpha():
+                m = _W3DTF.fullmatch(text)
+                if m is not None:
+                    return _w3dtf(text, m)
             if _FP_HANDLERS[1] is _fp_rfc822:
                 m = _RFC822.fullmatch(text)
                 if m is not None:
@@ -107,9 +125,9 @@ def _w3dtf(text: str, m: re.Match[str]) -> datetime:
 
 def _rfc822(m: re.Match[str]) -> datetime | None:
     day_name, day, month_name, year, hms, zone = m.groups()
-    if day_name is not None and day_name.lower() not in _FP_DAY_NAMES:
+    if day_name is not None and day_name not in _DAY_NAMES:
         return None  # rfc822.py would read it as the day, and give up
-    month = _MONTHS.get(month_name.lower())
+    month = _MONTHS.get(month_name)
     if month is None:
         return None
     if len(year) == 2:
@@ -122,7 +140,7 @@ def _rfc822(m: re.Match[str]) -> datetime | None:
         offset = _zone_offset(zone)
         if len(_ZONES) < 1024:
             _ZONES[zone] = offset
-    return stamp - offset
+    return stamp - offset if offset else stamp  # "+00:00" already: the common UTC date
 
 
 def _zone_offset(zone: str) -> timedelta:

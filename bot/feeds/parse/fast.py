@@ -14,40 +14,21 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from feedparser.mixin import _FeedParserMixin as _FPMixin
 from feedparser.urls import _urljoin as _fp_urljoin
 from feedparser.urls import make_safe_absolute_uri as _fp_safe_uri
 from lxml import etree  # type: ignore[import-untyped]
 
-from bot.feeds.identity import PLACEHOLDER_BASE, is_relative, with_relative_ref
-from bot.feeds.parse.dates import parse_date
+from bot.feeds.parse.digests import context_hasher, item_spans
 from bot.feeds.parse.encoding import convert_to_utf8
+from bot.feeds.parse.items import ItemReader
 from bot.feeds.parse.reference import int_or_none
 from bot.feeds.parse.rules import (
     ATOM_VERSIONS,
     FAST_PATH_ON,
-    HANDLERS,
-    HARMLESS,
-    HTML_TYPES,
-    IMAGE_CHILDREN,
     ITEM,
-    K_AUTHOR,
-    K_GUID,
-    K_HARMLESS,
-    K_LINK,
-    K_OPAQUE,
-    K_PUBLISHED,
-    K_SUMMARY,
-    K_TITLE,
-    K_UPDATED,
-    KINDS,
-    LINK,
     MATCH_NS,
     OPAQUE,
-    RDF_ABOUT,
     RSS_VERSIONS,
-    TITLE,
-    UNKNOWN,
     XML_BASE,
     XML_LANG,
     GiveUp,
@@ -57,18 +38,8 @@ from bot.feeds.parse.rules import (
 from bot.feeds.parse.shape import only_root_bindings, shape_for
 from bot.feeds.parse.sniff import describe_problem, feedparser_headers
 from bot.feeds.parse.urls import join_url
-from bot.feeds.parse.values import (
-    all_text,
-    check_content_children,
-    elements,
-    finish,
-    fp_attrs,
-    guid_text,
-    leaf_text,
-    link_text,
-    title_text,
-)
-from bot.feeds.seen import SeenItems, item_digest, item_hasher
+from bot.feeds.parse.values import check_content_children, elements, finish
+from bot.feeds.seen import SeenItems, item_digest
 from bot.types import ParsedFeed, RawItem
 
 __all__ = ["parse_fast"]
@@ -134,7 +105,7 @@ def _xml_parser() -> etree.XMLParser:
     return parser
 
 
-class _FastDoc:
+class _FastDoc(ItemReader):
     """One document being read by the fast path (raises GiveUp on doubt)."""
 
     def __init__(
@@ -158,23 +129,27 @@ class _FastDoc:
             raise GiveUp("one namespace under two prefixes")
         self.prefix_map = self.shape.prefix_map
         self.names = self.shape.names
+        self.kinds = self.shape.kinds
         #: False when some element below the root declares a namespace: then every
         #: element's binding is checked and the whole tree is walked
         self.simple = True
+        #: when `simple`: the namespace bindings declared below the root
+        self.extra: dict[str, str] | None = None
         self.version = ""
         self.items: list[RawItem] = []
         #: (parent base, xml:base) -> base; most elements repeat their parent's
         self.bases: dict[tuple[str, str], str] = {}
 
     def parse(self, data: bytes) -> ParsedFeed:
-        self.simple = only_root_bindings(self.shape, data)
+        self.extra = only_root_bindings(self.shape, data)
+        self.simple = self.extra is not None
         root_name = self.name(self.root)
         self.version = self._version(root_name)
         info = self.feed_info(root_name)
         if self.simple:
             if self.seen is not None and not self.has_base_attr:
                 self.digests = []
-            self.find_items(info.get("lang"))
+            self.find_items(data, info.get("lang"))
         else:
             self.walk(self.root, self.element_base(self.root, self.base))
         return ParsedFeed(
@@ -208,17 +183,21 @@ class _FastDoc:
         prefix = self.prefix_map.get(prefix, prefix) if prefix else ""
         return f"{prefix.lower()}_{local}" if prefix else local
 
-    def find_items(self, lang: str | None) -> None:
+    def find_items(self, data: bytes, lang: str | None) -> None:
         """Find entries with lxml's own tag filter instead of walking every element.
 
-        With `self.digests`, each item's digest is taken first, and an item
-        `self.seen` holds is not read (see `parse_fast`).
+        With `self.digests`, each item's digest is taken first (digests.py),
+        and an item `self.seen` holds is not read (see `parse_fast`).
         """
         checked: dict[etree._Element, str] = {}  # parent -> base of its children
-        prefixes: dict[str, Any] = {}  # base -> the digest of what all its items share
+        hashers: dict[str, Any] = {}  # base -> the hash of what all its items share
         digests, seen = self.digests, self.seen
+        items = list(self.root.iter(*self.shape.item_tags))
+        spans = item_spans(data, items) if digests is not None else None
+        extra = self.extra if spans is not None else None
+        view = memoryview(data)
         has_base, tostring, read, found = self.has_base_attr, etree.tostring, self.item, self.items
-        for item in self.root.iter(*self.shape.item_tags):
+        for at, item in enumerate(items):
             parent = item.getparent()
             if parent is None:
                 raise GiveUp("the root is an item")
@@ -228,23 +207,22 @@ class _FastDoc:
             if has_base:
                 base = self.element_base(item, base)
             if digests is not None and seen is not None:
-                prefix = prefixes.get(base)
-                if prefix is None:
-                    prefix = prefixes[base] = self.digest_prefix(seen.salt, base, lang)
-                h = prefix.copy()
-                h.update(tostring(item, with_tail=False))
+                hasher = hashers.get(base)
+                if hasher is None:
+                    hasher = hashers[base] = context_hasher(
+                        seen.salt, self.version, self.nsmap, extra, lang, base
+                    )
+                h = hasher.copy()
+                if spans is not None:
+                    start, end = spans[at]
+                    h.update(view[start:end])
+                else:
+                    h.update(tostring(item, with_tail=False))
                 digest = item_digest(h)
                 digests.append(digest)
                 if digest in seen.keys:
                     continue
             found.append(read(item, base))
-
-    def digest_prefix(self, salt: bytes, base: str, lang: str | None) -> Any:
-        """A hash of everything besides its own element that reading an item depends on
-        in a simple document without xml:base: the feed (salt), the document's version,
-        namespaces and language, and the base URL."""
-        context = (self.version, sorted(self.nsmap.items(), key=str), lang, base)
-        return item_hasher(salt, b"fast", repr(context).encode("utf-8", "surrogatepass"))
 
     def parent_base(self, parent: etree._Element) -> str:
         """Check an item's ancestors (no content, no item) and return their base URL."""
@@ -300,151 +278,6 @@ class _FastDoc:
                 check_content_children(child)
             else:
                 self.walk(child, child_base, clean=clean and is_container(name))
-
-    def item(self, item: etree._Element, base: str) -> RawItem:
-        ctx: dict[str, Any] = {}
-        if item.keys():
-            attrs = fp_attrs(item)
-            if "lastmod" in attrs or "href" in attrs:
-                raise GiveUp("CDF attributes on an item")
-            about = item.get(RDF_ABOUT)
-            if about:
-                ctx["id"] = about  # never resolved: its own identity, wherever the feed lives
-        titles = 0
-        names_get, kinds_get = self.names.get, KINDS.get
-        simple, has_base = self.simple, self.has_base_attr
-        for child in item:
-            tag = child.tag
-            name = names_get(tag) if simple else None
-            if name is None:
-                if not isinstance(tag, str):
-                    continue  # comments and processing instructions
-                name = self.name(child)
-            kind = kinds_get(name, UNKNOWN)
-            child_base = self.element_base(child, base) if has_base else base
-            if kind == K_TITLE:
-                titles += 1
-                ctx["title"] = title_text(child, child_base, self.version)
-            elif kind == K_LINK:
-                self.link(child, child_base, ctx)
-            elif kind == K_GUID:
-                self.guid(child, child_base, ctx)
-            elif kind == K_PUBLISHED:
-                ctx["published"] = parse_date(finish(leaf_text(child)))
-            elif kind == K_UPDATED:
-                ctx["updated"] = parse_date(finish(leaf_text(child)))
-            elif kind == K_SUMMARY:
-                if len(child):
-                    check_content_children(child)
-                if "summary" not in ctx:
-                    ctx["summary"] = finish(all_text(child))
-            elif kind == K_OPAQUE:
-                if len(child):
-                    check_content_children(child)
-            elif kind == K_AUTHOR:
-                if "author" not in ctx:
-                    ctx["author"] = " ".join("".join(child.itertext()).split())
-                if len(child):
-                    self.nested(child, name)
-            elif kind == K_HARMLESS or name not in HANDLERS:
-                if len(child):
-                    self.nested(child, name)
-            else:
-                raise GiveUp(f"item element {name!r}")
-        if titles != 1:
-            self.check_titles(item, titles)
-        raw = RawItem(
-            title=ctx.get("title"),
-            link=ctx.get("link"),
-            guid=ctx.get("id"),
-            published=ctx.get("published"),
-            updated=ctx.get("updated"),
-            summary=ctx.get("summary"),
-            author=ctx.get("author") or None,
-        )
-        # the identity normalize keys on: the guid, else the link (identity.py)
-        written = ctx.get("id_written") if ctx.get("id") else ctx.get("link_written")
-        return with_relative_ref(raw, written) if written else raw
-
-    def check_titles(self, item: etree._Element, titles: int) -> None:
-        # Of several titles feedparser keeps the first non-empty one at the
-        # shallowest depth, with resets by <source>/<image>: not mirrored.
-        if titles > 1:
-            raise GiveUp("several titles in one item")
-        if any(self.name(e) in TITLE for e in elements(item.iterdescendants())):
-            raise GiveUp("only a nested title")
-
-    def nested(self, el: etree._Element, name: str) -> None:
-        """Check what sits below a direct child of an item: nothing that changes our fields."""
-        for child in el:
-            if not isinstance(child.tag, str):
-                continue
-            child_name = self.name(child)
-            if child_name in OPAQUE:
-                check_content_children(child)
-            elif child_name in LINK and name == "image":
-                self.image_link(el, child)
-            elif child_name in HARMLESS or child_name not in HANDLERS:
-                self.nested(child, child_name)
-            else:
-                raise GiveUp(f"nested element {child_name!r}")
-
-    def image_link(self, image: etree._Element, link: etree._Element) -> None:
-        # Inside <image>, feedparser drops a text <link>, but only while no
-        # other un-prefixed element has reset its "inimage" flag.
-        if fp_attrs(link) or any(self.name(e) not in IMAGE_CHILDREN for e in elements(iter(image))):
-            raise GiveUp("unusual <image> in an item")
-
-    # the mirrored handlers
-
-    def link(self, el: etree._Element, base: str, ctx: dict[str, Any]) -> None:
-        if not el.keys():  # most links: no href, so the text is the link
-            self.text_link(el, base, ctx)
-            return
-        attrs = fp_attrs(el)
-        rel = attrs.setdefault("rel", "alternate")
-        attrs.setdefault("type", "application/atom+xml" if rel == "self" else "text/html")
-        href = attrs.get("url", attrs.get("uri", attrs.get("href")))
-        if href:
-            attrs["href"] = href
-        if "href" in attrs:
-            if len(el):
-                raise GiveUp("link with children")
-            href = attrs["href"]
-            if rel == "alternate" and _FPMixin.map_content_type(attrs["type"]) in HTML_TYPES:
-                ctx["link"] = join_url(base or "", href)
-                ctx["link_written"] = self.written(el, href, lambda b, v: join_url(b, v))
-            return
-        self.text_link(el, base, ctx)
-
-    def text_link(self, el: etree._Element, base: str, ctx: dict[str, Any]) -> None:
-        text = leaf_text(el)
-        ctx["link"] = link_text(base, text)
-        ctx["link_written"] = self.written(el, text, link_text)
-
-    def guid(self, el: etree._Element, base: str, ctx: dict[str, Any]) -> None:
-        is_link = not el.keys() or fp_attrs(el).get("ispermalink", "true") == "true"
-        text = leaf_text(el)
-        value = finish(join_url(base or "", text) if text and is_link else text)
-        ctx["id"] = value
-        # an id feedparser does not resolve needs no written form: it is one already
-        ctx["id_written"] = self.written(el, text, guid_text) if is_link and text else None
-        if is_link and "link" not in ctx:
-            ctx["link"], ctx["link_written"] = value, ctx["id_written"]
-
-    def written(self, el: etree._Element, text: str, finish: Any) -> str | None:
-        """A relative reference resolved against the placeholder (identity.py).
-
-        `finish(base, text)` is the handler's own resolution, here with the
-        document's xml:base chain on top of the placeholder instead of the URL.
-        """
-        if not is_relative(text):  # "" too: an empty href resolves to the base
-            return None
-        base = PLACEHOLDER_BASE
-        if self.has_base_attr:
-            for ancestor in reversed([el, *el.iterancestors()]):
-                base = self.element_base(ancestor, base)
-        return str(finish(base, text))
 
     def feed_info(self, root_name: str) -> dict[str, Any]:
         """Feed title, link, language and ttl (informational; not part of the item contract)."""

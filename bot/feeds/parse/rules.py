@@ -13,7 +13,7 @@ from __future__ import annotations
 import feedparser
 from feedparser.mixin import _FeedParserMixin as _FPMixin
 
-__all__ = ["FAST_PATH_ON", "MIRRORED_FEEDPARSER", "GiveUp", "is_container", "norm_ns"]
+__all__ = ["FAST_PATH_ON", "MIRRORED_FEEDPARSER", "GiveUp", "is_container", "kind_of", "norm_ns"]
 
 #: the feedparser release whose handlers the fast path mirrors (read line by line);
 #: under any other release the fast path steps aside until someone re-checks it
@@ -152,6 +152,17 @@ KINDS: dict[str, int] = {
     **dict.fromkeys(PUBLISHED, K_PUBLISHED),
     **dict.fromkeys(UPDATED, K_UPDATED),
 }
+
+
+def kind_of(name: str) -> int:
+    """What the item loop does with a handler name: a kind above, K_HARMLESS for a
+    name feedparser has no handler for, UNKNOWN (give up) for an unmirrored handler."""
+    kind = KINDS.get(name)
+    if kind is not None:
+        return kind
+    return UNKNOWN if name in HANDLERS else K_HARMLESS
+
+
 #: what an RSS <image> may hold for feedparser to keep ignoring its <link> (its "inimage" hack)
 IMAGE_CHILDREN = frozenset({"title", "link", "description", "url", "width", "height"})
 #: link types feedparser takes as an entry's web page

@@ -25,6 +25,8 @@ class Shape:
     def __init__(self, nsmap: Mapping[str | None, str]) -> None:
         #: handler names by tag (filled as tags are met)
         self.names: dict[str, str] = {}
+        #: what an item's child is to the item loop, by tag (rules.kind_of; filled as met)
+        self.kinds: dict[str, int] = {}
         #: feedparser's `namespacemap`: document prefix -> standard prefix
         self.prefix_map: dict[str, str] = {}
         self.ambiguous = False
@@ -66,13 +68,16 @@ def shape_for(nsmap: Mapping[str | None, str]) -> Shape:
     return shape
 
 
-def only_root_bindings(shape: Shape, data: bytes) -> bool:
-    """True when an element's tag alone fixes its feedparser handler name.
+def only_root_bindings(shape: Shape, data: bytes) -> dict[str, str] | None:
+    """The declarations beyond the root's (prefix -> namespace) when an element's
+    tag alone fixes its feedparser handler name; None when it may not.
 
     That holds when every namespace declaration in the text is either one
     of the root's, or binds a namespace feedparser knows under a fresh
     prefix (feedburner's `<atom10:link xmlns:atom10=...>`). Text that only
-    looks like a declaration can merely make this False (the checked walk).
+    looks like a declaration can merely make this None (the checked walk), or
+    add a binding no element uses. Each prefix has one namespace in the whole
+    text: the root's, or the one these declarations give it.
     """
     root, root_prefixes = shape.bindings, shape.prefixes
     extra: dict[str, str] = {}
@@ -82,14 +87,14 @@ def only_root_bindings(shape: Shape, data: bytes) -> bool:
             prefix = (raw_prefix or b"").decode()
             uri = (dq if dq is not None else sq).decode()
         except UnicodeDecodeError:
-            return False
+            return None
         if (prefix, uri) in root:
             continue
         std = MATCH_NS.get(norm_ns(uri))
         if not prefix or std is None or prefix in root_prefixes:
-            return False
+            return None
         # feedparser maps this prefix to `std` from here on: harmless unless
         # it is some other namespace's standard prefix
         if (prefix in STD_PREFIXES and prefix != std) or extra.setdefault(prefix, uri) != uri:
-            return False
-    return True
+            return None
+    return extra
