@@ -29,8 +29,8 @@ from itertools import starmap
 from sys import intern
 from typing import Any
 
-from bot.feeds.normalize import normalize_item
-from bot.feeds.seen import NEVER, NO_KEY, SeenItems, encode, key_digest, raw_item_digest
+from bot.feeds.normalize import new_item, normalize_item
+from bot.feeds.seen import NEVER, NO_KEY, SeenItems, key_digest, raw_item_digest
 from bot.match.similarity import Fingerprint, MinHash
 from bot.match.topics import TopicMatcher
 from bot.types import Hit, Item, Match, ParsedFeed, RawItem
@@ -126,7 +126,7 @@ def _rebuild(
             )
     return PreparedFeed(
         *meta,
-        items=tuple(starmap(Item, items)),
+        items=tuple(starmap(new_item, items)),
         matches=tuple(matches),
         fingerprints=tuple(fingerprints),
         digests=digests,
@@ -207,7 +207,7 @@ def _unseen(
         unread = iter(parsed.items)
         raws = [None if d in seen.keys else next(unread) for d in digests]
     items: list[Item] = []
-    entries: list[tuple[bytes, bytes]] = []
+    blob = bytearray()  # encode()'s bytes, `(digest, key)` pair by pair
     first: set[bytes] = set()  # the keys an earlier item of this document had
     skipped: set[bytes] = set()  # the keys of the items left out
     for digest, raw in zip(digests, raws, strict=True):
@@ -221,13 +221,14 @@ def _unseen(
             if item is not None and key not in skipped:
                 items.append(item)
         if key == NO_KEY:
-            entries.append((digest, key))
+            blob += digest
         elif key in first:  # decide_items ignores a key's later items: never skip them
-            entries.append((NEVER, key))
+            blob += NEVER
         else:
             first.add(key)
-            entries.append((digest, key))
-    return items, encode(entries)
+            blob += digest
+        blob += key
+    return items, bytes(blob)
 
 
 def normalized(parsed: ParsedFeed, url: str, now: datetime, lang: str | None) -> list[Item]:

@@ -86,7 +86,13 @@ class SeenItems:
 
 
 def key_digest(key: str) -> bytes:
-    return blake2b(key.encode("utf-8", "surrogatepass"), digest_size=SIZE).digest()
+    # a copy of the empty hash: cheaper than a new one that parses digest_size again
+    h = _EMPTY_KEY_HASH.copy()
+    h.update(key.encode("utf-8", "surrogatepass"))
+    return h.digest()
+
+
+_EMPTY_KEY_HASH = blake2b(digest_size=SIZE)
 
 
 def raw_item_digest(salt: bytes, context: bytes, raw: RawItem) -> bytes:
