@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import FeedSpec
 from bot.errors import StoreError
-from bot.store.db import update_one_row
+from bot.store.db import update_one_row, update_rows
 from bot.store.schema import Feed
 from bot.types import FeedForUpdate
 
@@ -215,18 +215,11 @@ def _success(now: datetime, next_check_at: datetime) -> dict[str, object]:
 def record_unchanged(session: Session, checks: Sequence[tuple[int, datetime, datetime]]) -> None:
     """Many 304s at once, as `record_success` without validators stores each: one
     UPDATE statement, run for every `(feed_id, now, next_check_at)` in one round trip."""
-    if not checks:
-        return
-    session.flush()
     rows = [
         {_FEED_ID: feed_id, **_success(now, next_check_at)}
         for feed_id, now, next_check_at in checks
     ]
-    session.connection().execute(_UPDATE_FEED, rows)
-    for feed_id, _, _ in checks:
-        loaded = session.identity_map.get(session.identity_key(Feed, feed_id))
-        if loaded is not None:
-            session.expire(loaded)
+    update_rows(session, _UPDATE_FEED, rows, Feed, [feed_id for feed_id, _, _ in checks])
 
 
 #: the feed's id in `_UPDATE_FEED`; a name no column has, so SET can use the column names
