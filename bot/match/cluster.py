@@ -82,6 +82,9 @@ class StoryCandidate:
         """A candidate from a member item whose text is known (the normal case)."""
         title = tuple(fingerprint.title)
         stems = title + tuple(fingerprint.words - fingerprint.title)
+        bits = _words_bits(fingerprint.words)
+        if not fingerprint.title <= fingerprint.words:  # = stem_bits(stems), as below
+            bits |= stem_bits(fingerprint.title)
         return cls(
             story_id,
             feed_id,
@@ -92,7 +95,7 @@ class StoryCandidate:
             len(title),
             fingerprint.has_summary,
             # = stem_bits(stems); the title's are in `words` unless built by hand
-            _words_bits(fingerprint.words) | stem_bits(fingerprint.title),
+            bits,
         )
 
     @classmethod
