@@ -17,6 +17,7 @@ certain; the two kinds of digest never share a context.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
@@ -26,9 +27,6 @@ from lxml import etree  # type: ignore[import-untyped]
 from bot.feeds.seen import item_hasher
 
 __all__ = ["context_hasher", "item_spans"]
-
-#: what may follow an element's name in its start tag: whitespace, ">" or "/>"
-_AFTER_NAME = frozenset(b" \t\r\n>/")
 
 
 def context_hasher(
@@ -68,8 +66,11 @@ def item_spans(data: bytes, items: Sequence[etree._Element]) -> list[tuple[int, 
     if any(item.tag != tag or item.prefix is not None for item in items):
         return None
     name = tag[tag.find("}") + 1 :].encode()
-    starts = _tag_starts(data, b"<" + name, len(items))
-    if starts is None:
+    pattern = _STARTS.get(name)
+    if pattern is None:
+        return None
+    starts = [m.start() for m in pattern.finditer(data)]
+    if len(starts) != len(items):
         return None
     close = b"</" + name
     starts.append(len(data))
@@ -81,15 +82,5 @@ def item_spans(data: bytes, items: Sequence[etree._Element]) -> list[tuple[int, 
     return spans
 
 
-def _tag_starts(data: bytes, opening: bytes, count: int) -> list[int] | None:
-    """Where `opening` ("<item") starts a tag, when that is at exactly `count` places."""
-    starts: list[int] = []
-    find, size, after = data.find, len(opening), _AFTER_NAME
-    at = find(opening)
-    while at >= 0:
-        if at + size < len(data) and data[at + size] in after:
-            if len(starts) == count:
-                return None
-            starts.append(at)
-        at = find(opening, at + size)
-    return starts if len(starts) == count else None
+#: item name (rules.ITEM) -> where it starts a tag: "<item" and whitespace, ">" or "/>"
+_STARTS = {name: re.compile(rb"<" + name + rb"[ \t\r\n/>]") for name in (b"item", b"entry")}

@@ -105,7 +105,12 @@ class ItemReader:
                 titles += 1
                 title = _title(child, child_base, version)
             elif kind == K_LINK:
-                found = self.link(child, child_base)
+                # most links have no attributes: their text is the link
+                found = (
+                    self.link(child, child_base)
+                    if child.keys()
+                    else self.text_link(child, child_base)
+                )
                 if found is not None:
                     link, link_written = found
             elif kind == K_GUID:
@@ -117,11 +122,14 @@ class ItemReader:
             elif kind == K_UPDATED:
                 updated = parse_date(_leaf(child))
             elif kind == K_SUMMARY:
-                if len(child):
+                if not len(child):
+                    if summary is None:
+                        text = child.text or ""
+                        summary = text if text.isascii() else finish(text)
+                else:
                     check_content_children(child)
-                if summary is None:
-                    text = all_text(child)
-                    summary = text if text.isascii() else finish(text)
+                    if summary is None:
+                        summary = finish(all_text(child))
             elif kind == K_OPAQUE:
                 if len(child):
                     check_content_children(child)
@@ -175,7 +183,7 @@ class ItemReader:
 
     def link(self, el: etree._Element, base: str) -> tuple[str, str | None] | None:
         """A <link>'s value, or None when feedparser would not take it as the entry's."""
-        if not el.keys():  # most links: no href, so the text is the link
+        if not el.keys():
             return self.text_link(el, base)
         attrs = fp_attrs(el)
         rel = attrs.setdefault("rel", "alternate")
