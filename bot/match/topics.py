@@ -105,6 +105,24 @@ class _Shape(NamedTuple):
     bits: int
 
 
+#: per key, the (entries, bits) of its shapes that fit where a hit's ends sit, at
+#: [2 * (a word character before it) + (one after it)]: the scan looks them up
+#: instead of testing each shape
+_Fits = tuple[tuple[tuple[tuple[_Entry, ...], int], ...], ...]
+
+
+def _fits(shapes: tuple[_Shape, ...]) -> _Fits:
+    return tuple(
+        tuple(
+            (shape.entries, shape.bits)
+            for shape in shapes
+            if (shape.left_free or not before) and (shape.right_free or not after)
+        )
+        for before in (False, True)
+        for after in (False, True)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Gate:
     """Which bits a topic's hits must have set before they are worth building.
@@ -305,18 +323,17 @@ class TopicMatcher:
         seen = 0
         size = len(text)
         automaton = self._ascii_automaton if text.isascii() else self._automaton
-        for last, (length, dashed, shapes) in automaton.iter(text):
+        for last, (length, dashed, fits) in automaton.iter(text):
             end = last + 1
             start = end - length
             if dashed and not _dashes_join(folded, original, start, end):
                 continue
             char = text[start - 1] if start else " "
-            word_before = char.isalnum() and char < UNSPACED
+            index = 2 if char.isalnum() and char < UNSPACED else 0
             char = text[end] if end < size else " "
-            word_after = char.isalnum() and char < UNSPACED
-            for left_free, right_free, entries, bits in shapes:
-                if (word_before and not left_free) or (word_after and not right_free):
-                    continue
+            if char.isalnum() and char < UNSPACED:
+                index += 1
+            for entries, bits in fits[index]:
                 seen |= bits
                 found.append((start, end, entries))
         return found, seen
@@ -351,7 +368,7 @@ def _automata(
             _Shape(left, right, tuple(entries), _bits_of(entries, bits))
             for (left, right), entries in keys[key].items()
         )
-        values[key] = (len(key), DASH in key, shapes)
+        values[key] = (len(key), DASH in key, _fits(shapes))
     ascii_values = {key: value for key, value in values.items() if key.isascii()}
     return _build(values), _build(ascii_values)
 
@@ -361,7 +378,7 @@ def _key_order(key: str) -> tuple[int, ...]:
     return tuple(_RANK.get(char, len(_RANK) + ord(char)) for char in key)
 
 
-def _build(values: dict[str, tuple[int, bool, tuple[_Shape, ...]]]) -> ahocorasick.Automaton:
+def _build(values: dict[str, tuple[int, bool, _Fits]]) -> ahocorasick.Automaton:
     automaton = ahocorasick.Automaton()
     if not values:
         return automaton

@@ -18,10 +18,18 @@ from bot.feeds.parse import parse_feed
 from bot.feeds.prepare import UNCLAMPED
 from bot.match import topics as topics_module
 from bot.match.evaluate import load_labelled
-from bot.match.hits import RawHit, whole_word, widen
+from bot.match.hits import RawHit, part_code, whole_word, widen
 from bot.match.spec import TopicSpec
-from bot.match.text import DASH, Folded, clause_breaks, fold, fold_any, sentence_breaks
-from bot.match.topics import TopicMatcher
+from bot.match.text import (
+    DASH,
+    Folded,
+    clause_breaks,
+    fold,
+    fold_any,
+    parse_parts,
+    sentence_breaks,
+)
+from bot.match.topics import TopicMatcher, _dashes_join
 
 from ..conftest import REPO
 from .test_gates import DEVSET, WORDS, random_text, random_topics
@@ -158,3 +166,52 @@ def test_sentence_and_clause_breaks_are_the_alternations() -> None:
         assert clause_breaks(text) == [m.end() for m in CLAUSE_END.finditer(text)], repr(text)
         breaks += len(expected)
     assert breaks > 10000
+
+
+def reference_hits(
+    topics: dict[str, TopicSpec], text: str, original: str
+) -> set[tuple[int, int, int, int, str]]:
+    """Every (start, end, topic, concept or part code, term) the scan must find: each
+    term's patterns searched one by one, their ends checked by TermPattern.fits."""
+    expected = set()
+    gaps = 0
+    for index, spec in enumerate(topics.values()):
+        for concept_index, concept in enumerate(spec.concepts.values()):
+            for term in concept.terms:
+                parts = parse_parts(term)
+                gap = gaps
+                gaps += len(parts) > 1
+                for part, patterns in enumerate(parts):
+                    code = concept_index if len(parts) == 1 else part_code(gap, part)
+                    for pattern in patterns:
+                        start = text.find(pattern.key)
+                        while start >= 0:
+                            end = start + len(pattern.key)
+                            if pattern.fits(text, start, end) and (
+                                DASH not in pattern.key
+                                or _dashes_join(Folded(text), original, start, end)
+                            ):
+                                expected.add((start, end, index, code, term))
+                            start = text.find(pattern.key, start + 1)
+    return expected
+
+
+def test_the_scan_finds_what_each_pattern_finds_alone() -> None:
+    rng = random.Random(37)
+    found_hits = 0
+    for _ in range(100):
+        topics = random_topics(rng)
+        matcher = TopicMatcher.compile(topics)
+        for _ in range(10):
+            original = f"{random_text(rng)}\x00{random_text(rng)}"
+            if rng.random() < 0.5:
+                original = original.encode("ascii", "ignore").decode()
+            folded = fold(original)
+            if folded.starts is not None:
+                continue
+            found, _ = matcher._scan(folded, original)
+            got = [(s, e, *entry) for s, e, entries in found for entry in entries]
+            assert len(got) == len(set(got))
+            assert set(got) == reference_hits(topics, folded.text, original), original
+            found_hits += len(got)
+    assert found_hits > 1000
