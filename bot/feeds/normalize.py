@@ -150,8 +150,8 @@ def normalize_item(
     raw: RawItem, *, feed_url: str, now: datetime, lang: str | None = None
 ) -> Item | None:
     """Normalize one parsed entry; None when it has neither title, link nor summary."""
-    item = _plain_item(raw, now, lang)
-    return item if item is not None else _general_item(raw, feed_url, now, lang)
+    # an Item is always true: `or` takes the general path only where the plain one refuses
+    return _plain_item(raw, now, lang) or _general_item(raw, feed_url, now, lang)
 
 
 def _general_item(raw: RawItem, feed_url: str, now: datetime, lang: str | None) -> Item | None:
@@ -192,11 +192,11 @@ def _plain_item(raw: RawItem, now: datetime, lang: str | None) -> Item | None:
         # one paragraph when no other "<" is found below: _simple_html_to_text's
         # "\n" + inner + "\n", whose line breaks fold away
         summary = summary[3:-4]
+    if len(title) > TITLE_MAX or len(summary) > SUMMARY_MAX:
+        return None
     text = f"{title}\n{summary}"
     if (
         not text.isascii()
-        or len(title) > TITLE_MAX
-        or len(summary) > SUMMARY_MAX
         or "\n" in title
         or "\n" in summary
         or title.strip() != title

@@ -216,10 +216,13 @@ def _unseen(
             skipped.add(key)
         else:
             item = normalize_item(raw, feed_url=url, now=UNCLAMPED, lang=lang)
-            key = NO_KEY if item is None else key_digest(item.key)
-            # decide_items would ignore an item whose key a left-out item had first
-            if item is not None and key not in skipped:
-                items.append(item)
+            if item is None:
+                key = NO_KEY
+            else:
+                key = key_digest(item.key)
+                # decide_items would ignore an item whose key a left-out item had first
+                if key not in skipped:
+                    items.append(item)
         if key == NO_KEY:
             blob += digest
         elif key in first:  # decide_items ignores a key's later items: never skip them
