@@ -38,7 +38,7 @@ from bot.feeds.parse.rules import (
     GiveUp,
     kind_of,
 )
-from bot.feeds.parse.urls import join_url, kept_as_is
+from bot.feeds.parse.urls import join_url, kept_as_is, plain_absolute_under
 from bot.feeds.parse.values import (
     all_text,
     check_content_children,
@@ -93,6 +93,8 @@ class ItemReader:
         # outside a simple document every child's binding is checked (`name`): no cache
         kinds_get = self.kinds.get if self.simple else _NO_KINDS.get
         has_base, version = self.has_base_attr, self.version
+        # absolute URLs that need no joining (urls.kept_as_is), when all children share `base`
+        kept = None if has_base else plain_absolute_under(base)
         for child in item:
             tag = child.tag
             kind = kinds_get(tag)
@@ -105,7 +107,11 @@ class ItemReader:
                 titles += 1
                 title = _title(child, child_base, version)
             elif kind == K_LINK:
-                # most links have no attributes: their text is the link
+                if kept is not None and not child.keys() and not len(child):
+                    text = (child.text or "").strip()
+                    if kept(text) is not None:  # what text_link would give
+                        link, link_written = text, None
+                        continue
                 found = (
                     self.link(child, child_base)
                     if child.keys()
@@ -114,6 +120,19 @@ class ItemReader:
                 if found is not None:
                     link, link_written = found
             elif kind == K_GUID:
+                attrs = child.items()
+                if not len(child) and (not attrs or _only_permalink(attrs)):
+                    # what `guid` would give, for the usual <guid> (isPermaLink at most)
+                    text = (child.text or "").strip()
+                    if attrs and attrs[0][1] != "true":  # not a link: the text as it is
+                        guid, guid_written = (text if text.isascii() else finish(text)), None
+                        continue
+                    if kept is not None and kept(text) is not None:
+                        guid = text
+                        guid_written = None
+                        if link is None:
+                            link, link_written = text, None
+                        continue
                 guid, guid_written, is_link = self.guid(child, child_base)
                 if is_link and link is None:
                     link, link_written = guid, guid_written
@@ -243,6 +262,10 @@ class ItemReader:
 
 
 _NO_KINDS: dict[str, int] = {}
+
+
+def _only_permalink(attrs: list[tuple[str, str]]) -> bool:
+    return len(attrs) == 1 and attrs[0][0] == "isPermaLink"
 
 
 def _leaf(el: etree._Element) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from feedparser.urls import _urljoin as _fp_urljoin
 
-__all__ = ["join_url", "kept_as_is"]
+__all__ = ["join_url", "kept_as_is", "plain_absolute_under"]
 
 
 def join_url(base: str, uri: str) -> str:
@@ -46,6 +47,16 @@ def kept_as_is(base: str, uri: str) -> bool:
         return False
     parsable = _PARSABLE.get(base)
     return parsable if parsable is not None else _parsable(base)
+
+
+def plain_absolute_under(base: str) -> Callable[[str], object] | None:
+    """`kept_as_is` for one base: a test of the URL alone (None: nothing is kept)."""
+    if not base:
+        return None
+    parsable = _PARSABLE.get(base)
+    if parsable is None:
+        parsable = _parsable(base)
+    return _PLAIN_ABSOLUTE.match if parsable else None
 
 
 #: base URL -> what urljoin puts before a bare name (None: do not guess)
