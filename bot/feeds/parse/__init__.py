@@ -12,8 +12,9 @@ Which parser runs, one module each:
                   advertises), or XML; the headers feedparser is given
     jsonfeed.py   JSON Feed -> json (feedparser 6 cannot read it)
     fast.py       XML -> lxml, strict, mirroring feedparser's rules for
-                  title/link/id/dates (rules.py, shape.py, values.py,
-                  urls.py); None when the document holds anything it does
+                  title/link/id/dates (items.py reads an item; rules.py,
+                  shape.py, values.py, urls.py, dates.py; digests.py for
+                  `seen`); None when the document holds anything it does
                   not mirror exactly
     reference.py  -> feedparser (strict SAX, then its loose parser on breakage)
 

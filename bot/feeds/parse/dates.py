@@ -37,7 +37,9 @@ on 40,000 generated strings.
 
 Cost per call (timeit, best of many runs, dev machine): 0.9-1.5 us for W3C-DTF
 and about 1.9 us for RFC 822, against 6-9 us for the chain; strings the fast
-path does not take pay about 0.5 us more than before.
+path does not take pay about 0.5 us more than before. The RFC 822 pattern
+captures nothing (capture groups were half its cost): once it matches, the
+parts are the text split at its single spaces.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ depth-dependent rules could matter (two titles, a nested guid, an item inside
 an item ...), makes it give up and let feedparser do the work. Private
 feedparser helpers are reused where the exact behaviour matters (date parsing,
 URL joining, encoding detection); feedparser is pinned in pyproject.toml.
+
+This module reads the document: encoding, names, bases, where the entries
+are; items.py reads each entry, and digests.py says what `seen` digests hash.
 """
 
 from __future__ import annotations
