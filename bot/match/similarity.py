@@ -152,6 +152,11 @@ def stem(word: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Content tokens in order: stemmed words, numbers, single kanji, katakana words."""
+    return list(_tokens(text))
+
+
+def _tokens(text: str) -> Iterable[str]:
+    """`tokens`, as an iterator where no list is needed (`Fingerprint.of`'s sets)."""
     folded = fold(text)
     runs = _ascii_runs(folded)
     if runs is None:
@@ -159,7 +164,7 @@ def tokens(text: str) -> list[str]:
         if _CJK_RUN_RE.search(folded) is not None:
             return _tokens_with_cjk(runs)
     # no kanji or kana anywhere (most items): no run needs splitting
-    return list(map(stem, itertools.filterfalse(STOPWORDS.__contains__, runs)))
+    return map(stem, itertools.filterfalse(STOPWORDS.__contains__, runs))
 
 
 #: what `_TOKEN_RE` finds in text of lower-case ASCII letters, digits and spaces
@@ -374,7 +379,7 @@ class Fingerprint:
     def of(cls, title: str, summary: str = "") -> Fingerprint:
         """Fingerprint an item's title and summary."""
         # `features` of each text alone, without the shingling of an empty second text
-        title_words = frozenset(tokens(title))
-        summary_words = frozenset(tokens(summary))
+        title_words = frozenset(_tokens(title))
+        summary_words = frozenset(_tokens(summary))
         all_words = title_words | summary_words
         return cls(title_words, all_words, MinHash.of(all_words), bool(summary_words))
