@@ -267,3 +267,21 @@ def test_a_binding_below_the_root_is_part_of_every_digest() -> None:
     assert as_atom.items[0].updated is not None and as_dc.items[0].updated is None
     assert as_atom.digests is not None and as_dc.digests is not None
     assert as_atom.digests != as_dc.digests
+
+
+# --- xml:base written with spaces -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("equals", [b"=", b" = ", b"\n=\t"])
+def test_an_xml_base_is_seen_however_its_equals_sign_is_spaced(equals: bytes) -> None:
+    from bot.feeds.parse import parse_fast, parse_with_feedparser
+
+    item = b'<item xml:base%shttp://other.example/dir/"><title>a</title><link>rel/1</link>' % (
+        equals + b'"'
+    )
+    doc = _rss([item + b"<guid>g/2</guid></item>"])
+    fast = parse_fast(doc, {}, URL, seen=SeenItems.load(None, URL, None))
+    reference = parse_with_feedparser(doc, {}, URL)
+    assert fast is not None and fast.digests is None  # an xml:base: no digests
+    assert [(i.link, i.guid) for i in fast.items] == [(i.link, i.guid) for i in reference.items]
+    assert fast.items[0].link == "http://other.example/dir/rel/1"

@@ -13,6 +13,7 @@ are; items.py reads each entry, and digests.py says what `seen` digests hash.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -77,7 +78,7 @@ def parse_fast(
     if not result.get("encoding") or _has_declarations(data):
         return None
     base = _fp_safe_uri(response_headers.get("content-location", "")) or ""
-    has_base_attr = b"base=" in data
+    has_base_attr = _BASE_ATTR.search(data) is not None
     if has_base_attr and not base:
         # feedparser's base stack never restores an empty base: an xml:base leaks past its element
         return None
@@ -87,6 +88,10 @@ def parse_fast(
         return _FastDoc(root, base, has_base_attr, problem, seen).parse(data)
     except (etree.XMLSyntaxError, GiveUp, ValueError):
         return None
+
+
+#: an xml:base (or plain base) attribute; XML allows white space around its "="
+_BASE_ATTR = re.compile(rb"base[ \t\r\n]*=")
 
 
 def _has_declarations(data: bytes) -> bool:
