@@ -10,13 +10,14 @@ is filled through its slots (see `new_raw_item`).
 from __future__ import annotations
 
 from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
 from feedparser.mixin import _FeedParserMixin as _FPMixin
 from lxml import etree  # type: ignore[import-untyped]
 
 from bot.feeds.identity import PLACEHOLDER_BASE, is_relative, with_relative_ref
-from bot.feeds.parse.dates import parse_date
+from bot.feeds.parse.dates import fast_date, slow_date
 from bot.feeds.parse.rules import (
     HANDLERS,
     HARMLESS,
@@ -137,9 +138,9 @@ class ItemReader:
                 if is_link and link is None:
                     link, link_written = guid, guid_written
             elif kind == K_PUBLISHED:
-                published = parse_date(_leaf(child))
+                published = _date(child)
             elif kind == K_UPDATED:
-                updated = parse_date(_leaf(child))
+                updated = _date(child)
             elif kind == K_SUMMARY:
                 if not len(child):
                     if summary is None:
@@ -268,12 +269,15 @@ def _only_permalink(attrs: list[tuple[str, str]]) -> bool:
     return len(attrs) == 1 and attrs[0][0] == "isPermaLink"
 
 
-def _leaf(el: etree._Element) -> str:
-    """`finish(leaf_text(el))`, with the common ASCII case inline."""
+def _date(el: etree._Element) -> datetime | None:
+    """`parse_date(finish(leaf_text(el)))`, a call or two shorter."""
     if len(el):
         raise GiveUp("markup or comments inside a text element")
     text = (el.text or "").strip()
-    return text if text.isascii() else finish(text)
+    if not text.isascii():
+        text = finish(text)
+    # a datetime is never false: `or` only asks the chain when the fast shapes did not match
+    return fast_date(text) or slow_date(text)
 
 
 def _title(el: etree._Element, base: str, version: str) -> str:
