@@ -144,7 +144,7 @@ def _rfc822(text: str) -> datetime | None:
         year = ("20" if year < "90" else "19") + year
     if len(day) == 1:
         day = "0" + day
-    stamp = datetime.fromisoformat(year + month + day + "T" + hms + "+00:00")
+    stamp = datetime.fromisoformat(f"{year}{month}{day}T{hms}+00:00")  # one string, not five
     offset = _ZONES.get(zone)
     if offset is None:
         offset = _zone_offset(zone)

@@ -122,7 +122,9 @@ class ItemReader:
                     link, link_written = found
             elif kind == K_GUID:
                 attrs = child.items()
-                if not len(child) and (not attrs or _only_permalink(attrs)):
+                if not len(child) and (
+                    not attrs or (len(attrs) == 1 and attrs[0][0] == "isPermaLink")
+                ):
                     # what `guid` would give, for the usual <guid> (isPermaLink at most)
                     text = (child.text or "").strip()
                     if attrs and attrs[0][1] != "true":  # not a link: the text as it is
@@ -263,10 +265,6 @@ class ItemReader:
 
 
 _NO_KINDS: dict[str, int] = {}
-
-
-def _only_permalink(attrs: list[tuple[str, str]]) -> bool:
-    return len(attrs) == 1 and attrs[0][0] == "isPermaLink"
 
 
 def _date(el: etree._Element) -> datetime | None:
