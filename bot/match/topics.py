@@ -9,7 +9,8 @@ Scanning cost does not grow with the number of topics, only with the text and
 the hits; topics without a hit are never looked at, and neither are topics
 whose required concepts were not all seen (`_Gate`: most news matches nothing,
 and its hits are words like "aid" or "sales"). Hit positions are in the
-original title or summary, so renderers can highlight them.
+original title or summary, so renderers can highlight them. A topic's rules
+are applied to its hits by bot/match/scoring.py.
 """
 
 from __future__ import annotations
@@ -18,33 +19,32 @@ import functools
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import ahocorasick
 
 from bot.errors import RuleError
 from bot.match.hits import Gap, RawHit, join_gaps, longest, part_code, widen
-from bot.match.spec import TopicSpec, Window
+from bot.match.scoring import (
+    CompiledTopic,
+    Scan,
+    compile_topic,
+    could_match,
+    evaluate_topic,
+)
+from bot.match.spec import TopicSpec
 from bot.match.text import (
     DASH,
     UNSPACED,
     Folded,
-    clause_breaks,
     dash_joins,
     fold_any,
     parse_parts,
-    sentence_breaks,
-    sentence_of,
-    words_between,
 )
-from bot.types import Hit, Item, Match
+from bot.types import Item, Match
 
-Field = Literal["title", "summary"]
 #: joins title and summary into one scan; no key contains it, so no hit spans both
 _SEPARATOR = "\x00"
-#: the snippet is about this long, cut around the first hit
-SNIPPET_CHARS = 160
-_MARK_OPEN, _MARK_CLOSE = "«", "»"
 #: pyahocorasick finds a character among a node's children by a linear search, in
 #: the order the keys were added; a space starts no key, so each space searched
 #: all the first characters of all keys: this key puts the space first ("A" is
@@ -64,30 +64,6 @@ _RANK = {char: rank for rank, char in enumerate(_LETTER_ORDER)}
 #: the ASCII characters text.is_word_char accepts: a set lookup costs less than
 #: isalnum() and a comparison, in the scan of ASCII text
 _ASCII_WORD = frozenset(string.ascii_letters + string.digits)
-
-
-@dataclass(frozen=True, slots=True)
-class _Concept:
-    name: str
-    weight: float
-    near: frozenset[int]
-    window: Window
-
-
-@dataclass(frozen=True, slots=True)
-class _Topic:
-    name: str
-    concepts: tuple[_Concept, ...]
-    all_of: frozenset[int]
-    any_of: frozenset[int]
-    none_of: frozenset[int]
-    threshold: float
-    title_weight: float
-    summary_weight: float
-    #: all_of | any_of: the concepts that count towards the score
-    positive: frozenset[int]
-    #: per concept, whether it has `near` (only those hits need a context look)
-    has_near: tuple[bool, ...]
 
 
 class _Entry(NamedTuple):
@@ -131,7 +107,7 @@ def _fits(shapes: tuple[_Shape, ...]) -> _Fits:
 class _Gate:
     """Which bits a topic's hits must have set before they are worth building.
 
-    A cheap first look, like `_could_match` but before any RawHit exists: a
+    A cheap first look, like `could_match` but before any RawHit exists: a
     concept is seen when its bit is, or every part of one of its terms with gaps.
     """
 
@@ -168,7 +144,7 @@ class _Bits:
         if mask not in masks:
             masks.append(mask)
 
-    def gate(self, index: int, topic: _Topic) -> _Gate:
+    def gate(self, index: int, topic: CompiledTopic) -> _Gate:
         bits = 0
         for (owner, _), bit in self._bits.items():
             bits |= bit if owner == index else 0
@@ -181,38 +157,12 @@ class _Bits:
         return tuple(self._masks.get((topic, concept), ()))
 
 
-@dataclass(slots=True)
-class _Scan:
-    """One item, folded and joined, with lazily computed sentence breaks."""
-
-    folded: Folded
-    #: where the separator is in the folded text, and where the summary starts
-    #: in the original joined text
-    title_len: int
-    summary_offset: int
-    _breaks: list[int] | None = None
-    _clauses: list[int] | None = None
-
-    def field_of(self, position: int) -> Field:
-        return "title" if position < self.title_len else "summary"
-
-    def sentence(self, position: int) -> int:
-        if self._breaks is None:
-            self._breaks = sentence_breaks(self.folded.text)
-        return sentence_of(self._breaks, position)
-
-    def clause(self, position: int) -> int:
-        if self._clauses is None:
-            self._clauses = clause_breaks(self.folded.text)
-        return sentence_of(self._clauses, position)
-
-
 class TopicMatcher:
     """Matches items against every configured topic in one pass."""
 
     def __init__(
         self,
-        topics: tuple[_Topic, ...],
+        topics: tuple[CompiledTopic, ...],
         automata: tuple[ahocorasick.Automaton, ahocorasick.Automaton],
         gaps: tuple[Gap, ...],
         gap_topics: frozenset[int],
@@ -240,13 +190,13 @@ class TopicMatcher:
     @classmethod
     def compile(cls, topics: Mapping[str, TopicSpec]) -> TopicMatcher:
         """Build the matcher; RuleError names the topic and term that cannot compile."""
-        compiled: list[_Topic] = []
+        compiled: list[CompiledTopic] = []
         gaps: list[Gap] = []
         gap_topics: set[int] = set()
         bits = _Bits()
         keys: dict[str, dict[tuple[bool, bool], list[_Entry]]] = {}
         for index, (name, spec) in enumerate(topics.items()):
-            compiled.append(_compile_topic(name, spec))
+            compiled.append(compile_topic(name, spec))
             for concept_index, (concept_name, concept) in enumerate(spec.concepts.items()):
                 for term in concept.terms:
                     try:
@@ -298,16 +248,16 @@ class TopicMatcher:
         if isinstance(folded, str):  # only now worth building (most items stop above)
             folded = Folded(folded)
         per_topic = _group(found, candidates)
-        scan = _Scan(folded, folded.text.index(_SEPARATOR), len(title) + 1)
+        scan = Scan(folded, folded.text.index(_SEPARATOR), len(title) + 1)
         matches = []
         for topic_index, hits in per_topic.items():
             topic = self._topics[topic_index]
             if topic_index in self._gap_topics:
                 hits = join_gaps(folded.text, hits, self._gaps, scan.clause)
-            if not _could_match(topic, hits):
+            if not could_match(topic, hits):
                 continue
             hits = widen(folded.text, hits)
-            match = _evaluate(topic, scan, longest(hits), title, summary)
+            match = evaluate_topic(topic, scan, longest(hits), title, summary)
             if match is not None:
                 matches.append(match)
         return matches
@@ -428,124 +378,3 @@ def _dashes_join(folded: str | Folded, original: str, start: int, end: int) -> b
             if not before or not after or not dash_joins(before[-1], after[0]):
                 return False
     return True
-
-
-def _compile_topic(name: str, spec: TopicSpec) -> _Topic:
-    order = {concept: i for i, concept in enumerate(spec.concepts)}
-
-    def indexes(names: list[str], key: str) -> frozenset[int]:
-        for concept in names:
-            if concept not in order:
-                raise RuleError(f"topic {name!r}: {key}: {concept!r} is not a concept")
-        return frozenset(order[concept] for concept in names)
-
-    concepts = []
-    for concept_name, concept in spec.concepts.items():
-        try:
-            window = concept.window
-        except ValueError as e:
-            raise RuleError(f"topic {name!r}: concept {concept_name!r}: {e}") from None
-        near = indexes(concept.near, f"concept {concept_name!r}: near")
-        concepts.append(_Concept(concept_name, concept.weight, near, window))
-    all_of, any_of = indexes(spec.all_of, "all"), indexes(spec.any_of, "any")
-    return _Topic(
-        name=name,
-        concepts=tuple(concepts),
-        all_of=all_of,
-        any_of=any_of,
-        none_of=indexes(spec.none_of, "not"),
-        threshold=spec.threshold,
-        title_weight=spec.title_weight,
-        summary_weight=spec.summary_weight,
-        positive=all_of | any_of,
-        has_near=tuple(bool(concept.near) for concept in concepts),
-    )
-
-
-def _could_match(topic: _Topic, hits: list[RawHit]) -> bool:
-    """A second look, once gaps are joined: context and overlaps only ever remove hits."""
-    present = {hit.concept for hit in hits}
-    if not topic.all_of <= present:
-        return False
-    return not topic.any_of or not topic.any_of.isdisjoint(present)
-
-
-def _in_context(topic: _Topic, hit: RawHit, hits: list[RawHit], scan: _Scan) -> bool:
-    """Whether a hit of a concept with `near` has a context hit within its window."""
-    concept = topic.concepts[hit.concept]
-    unit, size = concept.window
-    field = scan.field_of(hit.start)
-    for other in hits:
-        if other.concept not in concept.near:
-            continue
-        if unit == "item":
-            return True
-        if scan.field_of(other.start) != field:
-            continue
-        if unit == "field":
-            return True
-        if unit == "sentence":
-            if scan.sentence(other.start) == scan.sentence(hit.start):
-                return True
-            continue
-        first, second = (hit, other) if hit.start <= other.start else (other, hit)
-        if unit == "chars" and second.start - first.end <= size:
-            return True
-        if unit == "words" and words_between(scan.folded.text, first.end, second.start) <= size:
-            return True
-    return False
-
-
-def _evaluate(
-    topic: _Topic, scan: _Scan, hits: list[RawHit], title: str, summary: str
-) -> Match | None:
-    """Apply all / any / not / threshold to one topic's hits."""
-    has_near = topic.has_near
-    counted = [
-        hit for hit in hits if not has_near[hit.concept] or _in_context(topic, hit, hits, scan)
-    ]
-    present = {hit.concept for hit in counted}
-    if present & topic.none_of or not topic.all_of <= present:
-        return None
-    if topic.any_of and not topic.any_of & present:
-        return None
-    positive = topic.positive
-    best: dict[int, float] = {}
-    for hit in counted:
-        if hit.concept in positive:
-            weight = topic.title_weight if hit.start < scan.title_len else topic.summary_weight
-            best[hit.concept] = max(best.get(hit.concept, 0.0), weight)
-    score = sum(topic.concepts[c].weight * weight for c, weight in best.items())
-    if score < topic.threshold:
-        return None
-    shown = tuple(_to_hit(topic, hit, scan) for hit in counted if hit.concept in positive)
-    return Match(topic.name, score, shown, snippet(title, summary, shown))
-
-
-def _to_hit(topic: _Topic, hit: RawHit, scan: _Scan) -> Hit:
-    start, end = scan.folded.original_span(hit.start, hit.end)
-    field: Field = "title"
-    if hit.start > scan.title_len:
-        field = "summary"
-        # offsets in the joined text count the title and the separator
-        start, end = start - scan.summary_offset, end - scan.summary_offset
-    return Hit(topic.concepts[hit.concept].name, hit.term, field, start, end)
-
-
-def snippet(title: str, summary: str, hits: tuple[Hit, ...]) -> str:
-    """About SNIPPET_CHARS of the title (or summary) with the hits marked «like this»."""
-    field: Field = "title" if any(h.field == "title" for h in hits) else "summary"
-    text = title if field == "title" else summary
-    spans = sorted({(h.start, h.end) for h in hits if h.field == field})
-    if not spans:
-        return text[:SNIPPET_CHARS]
-    lo = max(0, min(spans[0][0] - SNIPPET_CHARS // 3, len(text) - SNIPPET_CHARS))
-    hi = min(len(text), lo + SNIPPET_CHARS)
-    out, cursor = [], lo
-    for start, end in spans:
-        if start < cursor or end > hi:
-            continue  # overlapping or cut off by the window: leave unmarked
-        out += [text[cursor:start], _MARK_OPEN, text[start:end], _MARK_CLOSE]
-        cursor = end
-    out.append(text[cursor:hi])
-    return ("…" if lo > 0 else "") + "".join(out) + ("…" if hi < len(text) else "")
