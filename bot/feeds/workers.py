@@ -51,6 +51,8 @@ _EXIT_WAIT_S = 5.0
 #: workers that died before they were ready, in a row, before the pool stops replacing
 #: them (per worker): one that cannot even start must not be respawned forever
 _DEATHS_IN_A_ROW = 3
+#: most answer bytes one wake-up of the loop reads (more wait for the next)
+_READ_SIZE = 256 * 1024
 #: the first frame a worker sends: it is ready (its initializer ran)
 _READY = pickle.dumps(None)
 
@@ -160,6 +162,9 @@ class WorkerPool:
         self._exiting: list[subprocess.Popen[bytes]] = []
         self._started = False
         self._closed = False
+        #: what each read of an answer pipe goes into: `os.read` would allocate (and
+        #: the kernel map) a new buffer of the read's size every time, 20 us a read
+        self._scratch = bytearray(_READ_SIZE)
 
     def start(self, *, spawn: bool = True) -> None:
         """Bind the pool to the running loop; the workers start now, or at the first call."""
@@ -301,17 +306,19 @@ class WorkerPool:
         """The loop saw `worker`'s answer pipe readable: (part of) answers, or its exit."""
         if worker.dead:  # replaced already (a call to it found it gone)
             return
+        scratch = self._scratch
         try:
-            chunk = os.read(worker.answers.fileno(), 1 << 20)
+            read = os.readv(worker.answers.fileno(), [scratch])
         except BlockingIOError:
             return
         except OSError:
-            chunk = b""
-        if not chunk:
+            read = 0
+        if not read:
             self._replace(worker)
             return
         buffer = worker.buffer
-        buffer += chunk
+        with memoryview(scratch) as view:
+            buffer += view[:read]
         while len(buffer) >= 4:
             size = int.from_bytes(buffer[:4], "big", signed=True)
             start = 4
