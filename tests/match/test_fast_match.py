@@ -11,11 +11,7 @@ import re
 
 import pytest
 
-from bench import farm
 from bot.config import load_config
-from bot.feeds.normalize import normalize_item
-from bot.feeds.parse import parse_feed
-from bot.feeds.prepare import UNCLAMPED
 from bot.match import topics as topics_module
 from bot.match.evaluate import load_labelled
 from bot.match.hits import RawHit, part_code, whole_word, widen
@@ -33,7 +29,7 @@ from bot.match.text import (
 from bot.match.topics import TopicMatcher, _dashes_join
 
 from ..conftest import REPO
-from .test_gates import DEVSET, WORDS, random_text, random_topics
+from .test_gates import DEVSET, WORDS, farm_texts, random_text, random_topics
 
 
 def plain(topics: dict[str, TopicSpec], monkeypatch: pytest.MonkeyPatch) -> TopicMatcher:
@@ -50,17 +46,6 @@ def default_topics() -> dict[str, TopicSpec]:
     return load_config(REPO / "feeds.yaml", env={}).file.topics
 
 
-def farm_texts() -> list[tuple[str, str]]:
-    texts = []
-    for feed in range(60):
-        url = f"http://127.0.0.1:8080/f/{feed}.xml"
-        for raw in parse_feed(farm.render_feed(feed, 0), {}, url).items:
-            item = normalize_item(raw, feed_url=url, now=UNCLAMPED)
-            assert item is not None
-            texts.append((item.title, item.summary))
-    return texts
-
-
 def devset_texts() -> list[tuple[str, str]]:
     paths = [REPO / "tests" / "data" / "topics-heldout.jsonl"]
     if DEVSET.exists():
@@ -72,7 +57,7 @@ def test_fast_paths_match_as_the_plain_matcher(
     default_topics: dict[str, TopicSpec], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fast, reference = TopicMatcher.compile(default_topics), plain(default_topics, monkeypatch)
-    texts = farm_texts() + devset_texts()
+    texts = farm_texts(60) + devset_texts()
     results = [fast.match(title, summary) for title, summary in texts]
     assert results == [reference.match(title, summary) for title, summary in texts]
     assert sum(map(len, results)) > 100
@@ -87,7 +72,7 @@ def test_the_ascii_automaton_hits_ascii_text_as_the_full_one(
     matcher = TopicMatcher.compile(default_topics)
     rng = random.Random(5)
     ascii_words = [word.lower() for word in WORDS if word.isascii()]
-    texts = [fold(f"{t}\0{s}").text for t, s in farm_texts()]
+    texts = [fold(f"{t}\0{s}").text for t, s in farm_texts(60)]
     texts += [" ".join(rng.choices(ascii_words, k=rng.randint(1, 40))) for _ in range(500)]
     hits = 0
     for text in texts:
