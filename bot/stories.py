@@ -7,7 +7,7 @@ index's life and the `Story` rows:
     with tracker.transaction():            # one write transaction (the lock: one writer at a time)
         with tracker.savepoint():          # one feed's SAVEPOINT
             tracker.assign(session, item_id, item, feed_id, now)   # Story row + index member
-        tracker.flush(session, now)        # before the commit: items' story ids, stories' counts
+        tracker.flush(session)             # before the commit: items' story ids, stories' counts
 
 The index is only a cache of committed rows: a member added inside a
 transaction or savepoint that rolls back is removed again, so a story id the
@@ -59,8 +59,9 @@ class StoryTracker:
         self._lock = threading.RLock()
         #: index handles of the members this transaction added
         self._staged: list[int] = []
-        #: (item id, story id, joined an earlier story) of this transaction, for `flush`
-        self._links: list[tuple[int, int, bool]] = []
+        #: (item id, story id, when it joined an earlier story, else None) of this
+        #: transaction, for `flush`
+        self._links: list[tuple[int, int, datetime | None]] = []
 
     def load(self, db: Database, now: datetime) -> int:
         """Rebuild the index from the stored members of the last window (once); how many."""
@@ -107,15 +108,16 @@ class StoryTracker:
         del self._staged[staged:]
         del self._links[links:]
 
-    def flush(self, session: Session, now: datetime) -> None:
-        """Write which story each item of this transaction joined (before its commit)."""
-        joined: dict[int, int] = {}
-        for _, story_id, join in self._links:
-            if join:
-                joined[story_id] = joined.get(story_id, 0) + 1
-        item_store.link_stories(
-            session, [(item_id, story_id) for item_id, story_id, _ in self._links], joined, now
-        )
+    def flush(self, session: Session) -> None:
+        """Write which story each item of this transaction joined (before its commit):
+        each earlier story gains its items and keeps the time of the last one."""
+        joined: dict[int, tuple[int, datetime]] = {}
+        for _, story_id, when in self._links:
+            if when is not None:
+                count, _ = joined.get(story_id, (0, when))
+                joined[story_id] = (count + 1, when)
+        links = [(item_id, story_id) for item_id, story_id, _ in self._links]
+        item_store.link_stories(session, links, joined)
         self._links = []
 
     def assign(
@@ -144,7 +146,7 @@ class StoryTracker:
             story_id = item_store.create_story(session, now=now, signature=signature)
         else:
             story_id = match.story_id
-        self._links.append((item_id, story_id, match is not None))
+        self._links.append((item_id, story_id, None if match is None else now))
         member = StoryCandidate.of(story_id, feed_id, item.published_at, fingerprint, item.lang)
         self._staged.append(self.index.add(member))
         return StoryAssignment(story_id, is_new=match is None)

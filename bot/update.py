@@ -11,10 +11,11 @@ For every due feed::
     intents = decide(items, store.known_keys(feed))      # pure: insert / update, alert or not
     with store.write():                                  # ONE transaction:
         insert items and matches
-        story   = stories.assign(item)                   # in-memory index + Story rows
+        story   = stories.assign(item)                   # in-memory index + new Story rows
         per (channel, item): an alert for a story's first item in the channel,
                              else a thread follow-up (at most one per interval)
         record_success(feed, validators, next_check)
+      stories.flush()                                    # items' story ids, stories' counts
 
 With a parser that cannot prepare (tests, a pool without the topics), the
 writer normalizes and matches itself, with the same functions and results.
@@ -173,9 +174,11 @@ class Pipeline:
         """Update every feed that is due now; never raises for one feed.
 
         Fetching and parsing run concurrently; a single writer task commits the
-        results in batches (group commit): whatever has arrived is written in one
-        transaction, each feed inside its own SAVEPOINT so one bad feed cannot
-        spoil the others. A slow feed never holds up the writes of fast ones.
+        results in batches (group commit): whatever has arrived, plus what arrives
+        within WRITE_LINGER_S while fewer than MIN_BATCH wait (`_next_batch`), is
+        written in one transaction; should one feed fail, the batch is written
+        again with each feed in its own SAVEPOINT, so one bad feed cannot spoil
+        the others (`_write_batch`). A slow feed never holds up the writes of fast ones.
         """
         started = time.monotonic()
         due = await asyncio.to_thread(self._due, self.clock())
@@ -285,7 +288,9 @@ class Pipeline:
                 else:
                     outcomes.append(apply(session, result))
             self._store_unchanged(session, unchanged, outcomes, isolated=isolated)
-            self.stories.flush(session, self.clock())
+            # outside the feeds' savepoints: its rows are the ones they kept (a rolled-back
+            # savepoint takes its links along), so it fails only when the store does
+            self.stories.flush(session)
         return outcomes
 
     def _apply_isolated(self, session: Session, result: _Result) -> FeedOutcome:

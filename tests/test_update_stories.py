@@ -42,7 +42,7 @@ def store(db: Database, tracker: StoryTracker, *reports: tuple[int, Item]) -> li
             item_id = item_store.insert_item(s, feed_id, it, now=NOW, alerted=True)
             assert item_id is not None
             stories.append(tracker.assign(s, item_id, it, feed_id=feed_id, now=NOW).story_id)
-        tracker.flush(s, NOW)
+        tracker.flush(s)
     return stories
 
 
@@ -133,8 +133,31 @@ def test_a_rolled_back_savepoint_leaves_nothing_for_the_flush(
             assert lost is not None
             tracker.assign(s, lost, item("en-01c"), feed_id=feeds[2], now=NOW)
             raise Boom
-        tracker.flush(s, NOW)
+        tracker.flush(s)
     with database.read() as s:
         assert s.scalar(select(Story.item_count).where(Story.id == first)) == 2
         assert s.scalar(select(ItemRow.story_id).where(ItemRow.id == kept)) == first
         assert s.scalar(select(func.count()).select_from(ItemRow)) == 2
+
+
+def test_a_joined_story_keeps_the_time_of_its_last_join(
+    database: Database, feeds: list[int]
+) -> None:
+    """Joins are written at the flush, with the time each item joined, not the flush's."""
+    tracker = StoryTracker()
+    tracker.load(database, NOW)
+    (first,) = store(database, tracker, (feeds[0], item("en-01a")))
+    later, latest = NOW + timedelta(minutes=3), NOW + timedelta(minutes=7)
+    with tracker.transaction(), database.write() as s:
+        for feed_id, story, at in ((feeds[1], "en-01b", later), (feeds[2], "en-01c", latest)):
+            item_id = item_store.insert_item(s, feed_id, item(story), now=at, alerted=True)
+            assert item_id is not None
+            assert (
+                tracker.assign(s, item_id, item(story), feed_id=feed_id, now=at).story_id == first
+            )
+        tracker.flush(s)
+    with database.read() as s:
+        count, updated = s.execute(
+            select(Story.item_count, Story.updated_at).where(Story.id == first)
+        ).one()
+    assert (count, updated) == (3, latest)

@@ -203,10 +203,12 @@ def create_story(session: Session, *, now: datetime, signature: str) -> int:
 
 
 def link_stories(
-    session: Session, links: Sequence[tuple[int, int]], joined: Mapping[int, int], now: datetime
+    session: Session,
+    links: Sequence[tuple[int, int]],
+    joined: Mapping[int, tuple[int, datetime]],
 ) -> None:
     """Many items' stories at once: `links` are (item id, story id) pairs, `joined`
-    how many items joined each earlier story (`join_story` and `set_story`, two
+    how many items joined each earlier story, and when the last one did (two
     statements for a whole transaction instead of two per matched item)."""
     update_rows(
         session,
@@ -218,7 +220,7 @@ def link_stories(
     update_rows(
         session,
         _JOIN_STORY,
-        [{"story_id_": sid, "joined_": n, "now_": now} for sid, n in joined.items()],
+        [{"story_id_": sid, "joined_": n, "now_": at} for sid, (n, at) in joined.items()],
         Story,
         list(joined),
     )
