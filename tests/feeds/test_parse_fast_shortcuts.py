@@ -20,6 +20,7 @@ import pytest
 from feedparser.urls import _urljoin as fp_urljoin
 from lxml import etree
 
+from bot.feeds.parse import items as items_module
 from bot.feeds.parse import parse_feed
 from bot.feeds.parse.digests import item_spans
 from bot.feeds.parse.encoding import convert_to_utf8
@@ -43,6 +44,7 @@ def test_new_raw_item_is_the_constructed_item() -> None:
     from datetime import UTC, datetime
 
     when = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    assert items_module._SETTERS is not None, "RawItem changed: new_raw_item is the constructor"
     for values in [
         ("t", "https://a/1", "g", when, None, "<p>s</p>", "Ann"),
         (None, None, None, None, None, None, None),
@@ -197,6 +199,8 @@ def test_item_spans_of_plain_and_self_closing_items() -> None:
         _rss([_item(1, b"<description><![CDATA[<item>]]></description>"), _item(2)]),
         _rss([_item(1), b"<!-- <item> -->", _item(2)]),
         _rss([_item(1), b"<?pi <item ?>", _item(2)]),
+        # an item inside an item: the outer one's end tag comes after the inner one's start
+        _rss([b"<item><title>a</title>" + _item(2) + b"</item>"]),
         # an item written with a prefix is not found by its plain name
         _rss(
             [_item(1), b"<r:item><title>x</title></r:item>"],
@@ -217,6 +221,8 @@ def test_items_that_look_alike_elsewhere_keep_their_digests_exact() -> None:
     parsed = parse_feed(doc, {}, URL, seen=SeenItems.load(None, URL, None))
     assert parsed.digests is not None and len(parsed.digests) == 2
     assert [i.title for i in parsed.items] == ["Story 1", "Story 2"]
+    # serialized, not as written: the two kinds never share a digest
+    assert parsed.digests != _digests(_rss([_item(1), _item(2)]))
 
 
 # --- digests ------------------------------------------------------------------------------------

@@ -55,10 +55,11 @@ def item_spans(data: bytes, items: Sequence[etree._Element]) -> list[tuple[int, 
     Each item must be written "<name" with no prefix, so every one of them is
     among the places where "<name" starts a tag in `data`. When there are
     exactly as many such places as items, no other text (a comment, CDATA)
-    looks like one of them, and the places are the items, in order. Items do
-    not nest (the fast path gives up on that), so each one's end tag lies
-    before the next one's start: the last "</name" before it ends it, or ends
-    after it (text after the end tag is hashed too: harmless, and rare).
+    looks like one of them, and the places are the items, in order. When items
+    do not nest (the fast path gives up on that, and so does this), each one's
+    end tag lies before the next one's start: the last "</name" before it ends
+    it, or ends after it (text after the end tag is hashed too: harmless, and
+    rare); an item with no end tag there is empty ("<item/>").
     """
     if not items:
         return []
@@ -76,8 +77,10 @@ def item_spans(data: bytes, items: Sequence[etree._Element]) -> list[tuple[int, 
     starts.append(len(data))
     spans = []
     rfind = data.rfind
-    for at, following in pairwise(starts):
+    for (at, following), item in zip(pairwise(starts), items, strict=True):
         end = rfind(close, at, following)
+        if end < 0 and (len(item) or item.text):
+            return None  # an end tag after the next item's start: items nest
         spans.append((at, following if end < 0 else end + len(close)))
     return spans
 

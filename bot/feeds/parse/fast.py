@@ -65,8 +65,9 @@ def parse_fast(
     With `seen` (bot/feeds/seen.py), the result's `digests` hold every item's
     digest in document order and `items` only the items whose digest is not in
     `seen`: the others are not even read. A document where an item's reading
-    depends on more than the item and the root (xml:base, namespaces declared
-    below the root) gets no digests: all its items are read.
+    depends on more than the item, the root and the harmless bindings declared
+    below it (shape.py `only_root_bindings`), such as one with xml:base, gets no
+    digests: all its items are read.
     """
     if not FAST_PATH_ON:
         return None
@@ -138,8 +139,9 @@ class _FastDoc(ItemReader):
         self.prefix_map = self.shape.prefix_map
         self.names = self.shape.names
         self.kinds = self.shape.kinds
-        #: False when some element below the root declares a namespace: then every
-        #: element's binding is checked and the whole tree is walked
+        #: False when a declaration below the root could change an element's handler
+        #: name (shape.py `only_root_bindings`): then every element's binding is
+        #: checked and the whole tree is walked
         self.simple = True
         #: when `simple`: the namespace bindings declared below the root
         self.extra: dict[str, str] | None = None
