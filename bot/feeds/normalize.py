@@ -20,14 +20,13 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import fields
 from datetime import UTC, datetime
 from html import unescape
 from html.parser import HTMLParser
 
 from bot.feeds.identity import ParsedItem
 from bot.feeds.links import PLAIN_URL, TRACKING_PARAMS, canonical_url, clean_query
-from bot.types import Item, RawItem
+from bot.types import Item, RawItem, slot_setters
 
 __all__ = [
     "SUMMARY_MAX",
@@ -186,13 +185,11 @@ def _item_maker() -> Callable[[str, str, str | None, str, datetime, str, str | N
     """`Item` with all seven fields, without the frozen dataclass's `__init__`, which
     sets each through `object.__setattr__` (half the cost of an item): the slots are
     set directly. `Item` itself should its fields ever change."""
-    names = tuple(f.name for f in fields(Item))
-    if names != _ITEM_FIELDS or hasattr(Item, "__post_init__"):
+    setters = slot_setters(Item, _ITEM_FIELDS)
+    if setters is None:
         return Item
     new = object.__new__
-    key, title, link, summary, published_at, content_hash, lang = (
-        getattr(Item, name).__set__ for name in names
-    )
+    key, title, link, summary, published_at, content_hash, lang = setters
 
     def make(k: str, t: str, li: str | None, s: str, p: datetime, c: str, la: str | None) -> Item:
         item: Item = new(Item)

@@ -9,7 +9,6 @@ is filled through its slots (see `new_raw_item`).
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -51,7 +50,7 @@ from bot.feeds.parse.values import (
     link_text,
     title_text,
 )
-from bot.types import RawItem
+from bot.types import RawItem, slot_setters
 
 __all__ = ["ItemReader", "new_raw_item"]
 
@@ -288,18 +287,8 @@ def _title(el: etree._Element, base: str, version: str) -> str:
     return text
 
 
-def _slot_setters() -> tuple[Any, ...] | None:
-    """RawItem's slot setters in field order, when its __init__ only stores the fields."""
-    names = tuple(f.name for f in fields(RawItem))
-    if names != _FIELDS or hasattr(RawItem, "__post_init__"):
-        return None
-    if getattr(RawItem, "__slots__", None) is None:
-        return None
-    return tuple(getattr(RawItem, name).__set__ for name in names)
-
-
 _FIELDS = ("title", "link", "guid", "published", "updated", "summary", "author")
-_SETTERS = _slot_setters()
+_SETTERS = slot_setters(RawItem, _FIELDS)
 
 
 def new_raw_item(
