@@ -176,21 +176,18 @@ def insert_ignoring_conflicts(session: Session, table: Any, values: dict[str, An
 def update_one_row(
     session: Session, stmt: Any, params: dict[str, Any], entity: Any, row_id: int
 ) -> None:
-    """Run a prebuilt UPDATE of one row (fastsql.execute), keeping the session's view
-    of that row consistent: pending ORM changes are flushed first (so they cannot land
-    after this and undo it), and a loaded copy of the row is expired, so it reloads
-    when read."""
-    session.flush()
-    fastsql.execute(session.connection(), stmt, params)
-    loaded = session.identity_map.get(session.identity_key(entity, row_id))
-    if loaded is not None:
-        session.expire(loaded)
+    """Run a prebuilt UPDATE of one row, keeping the session's view of it consistent
+    (`update_rows` of one)."""
+    update_rows(session, stmt, [params], entity, [row_id])
 
 
 def update_rows(
     session: Session, stmt: Any, params: Sequence[dict[str, Any]], entity: Any, row_ids: Any
 ) -> None:
-    """`update_one_row` for many rows: one prebuilt UPDATE, many parameter sets."""
+    """Run a prebuilt UPDATE once per parameter set, in one call (fastsql.execute_many),
+    keeping the session's view of the rows (`row_ids` of `entity`) consistent: pending
+    ORM changes are flushed first (so they cannot land after this and undo it), and
+    loaded copies of the rows are expired, so they reload when read."""
     if not params:
         return
     session.flush()

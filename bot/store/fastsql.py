@@ -120,22 +120,14 @@ def execute(connection: Connection, stmt: Executable, params: Mapping[str, Any])
     SET values by column name): on SQLite straight on the driver, through Core
     elsewhere or when the statement needs what only Core does (expanding or
     literal parameters, Python-side defaults)."""
-    driver = sqlite_connection(connection)
-    plan = None if driver is None else _statement_plan(connection.dialect, stmt, tuple(params))
-    if driver is None or plan is None:
-        connection.execute(stmt, params)
-        return
-    sql, names, processors = plan
-    driver.execute(
-        sql,
-        [params[n] if p is None else p(params[n]) for n, p in zip(names, processors, strict=True)],
-    )
+    execute_many(connection, stmt, [params])
 
 
 def execute_many(
     connection: Connection, stmt: Executable, params: Sequence[Mapping[str, Any]]
 ) -> None:
-    """`execute` for many parameter sets (all with the same keys), in one call."""
+    """`execute` for many parameter sets (all with the same keys), in one call (Core
+    takes a list of one as a single execution, expanding parameters and all)."""
     if not params:
         return
     driver = sqlite_connection(connection)
