@@ -30,7 +30,7 @@ from sys import intern
 from typing import Any
 
 from bot.feeds.normalize import new_item, normalize_item
-from bot.feeds.seen import NEVER, NO_KEY, SeenItems, key_digest, raw_item_digest
+from bot.feeds.seen import NEVER, NO_KEY, SeenItems, encode, key_digest, raw_item_digest
 from bot.match.similarity import Fingerprint, MinHash
 from bot.match.topics import TopicMatcher
 from bot.types import Hit, Item, Match, ParsedFeed, RawItem
@@ -207,7 +207,7 @@ def _unseen(
         unread = iter(parsed.items)
         raws = [None if d in seen.keys else next(unread) for d in digests]
     items: list[Item] = []
-    blob = bytearray()  # encode()'s bytes, `(digest, key)` pair by pair
+    entries: list[tuple[bytes, bytes]] = []
     first: set[bytes] = set()  # the keys an earlier item of this document had
     skipped: set[bytes] = set()  # the keys of the items left out
     for digest, raw in zip(digests, raws, strict=True):
@@ -224,14 +224,13 @@ def _unseen(
                 if key not in skipped:
                     items.append(item)
         if key == NO_KEY:
-            blob += digest
+            entries.append((digest, key))
         elif key in first:  # decide_items ignores a key's later items: never skip them
-            blob += NEVER
+            entries.append((NEVER, key))
         else:
             first.add(key)
-            blob += digest
-        blob += key
-    return items, bytes(blob)
+            entries.append((digest, key))
+    return items, encode(entries)
 
 
 def normalized(parsed: ParsedFeed, url: str, now: datetime, lang: str | None) -> list[Item]:
