@@ -43,20 +43,12 @@ def kept_as_is(base: str, uri: str) -> bool:
     Such a URL is also ASCII without ";", so neither `finish` nor the `&amp;`
     unescaping of a text link (values.py) can change it.
     """
-    if not base or _PLAIN_ABSOLUTE.match(uri) is None:
-        return False
-    parsable = _PARSABLE.get(base)
-    return parsable if parsable is not None else _parsable(base)
+    return bool(base) and _PLAIN_ABSOLUTE.match(uri) is not None and _parsable(base)
 
 
 def plain_absolute_under(base: str) -> Callable[[str], object] | None:
     """`kept_as_is` for one base: a test of the URL alone (None: nothing is kept)."""
-    if not base:
-        return None
-    parsable = _PARSABLE.get(base)
-    if parsable is None:
-        parsable = _parsable(base)
-    return _PLAIN_ABSOLUTE.match if parsable else None
+    return _PLAIN_ABSOLUTE.match if base and _parsable(base) else None
 
 
 #: base URL -> what urljoin puts before a bare name (None: do not guess)
@@ -77,6 +69,9 @@ _PARSABLE: dict[str, bool] = {}
 
 
 def _parsable(base: str) -> bool:
+    known = _PARSABLE.get(base)
+    if known is not None:
+        return known
     if len(_PARSABLE) > 1024:
         _PARSABLE.clear()
     try:
