@@ -57,7 +57,7 @@ from feedparser.datetimes.w3dtf import _parse_date_w3dtf as _fp_w3dtf
 
 from bot.feeds.parse.reference import struct_to_utc
 
-__all__ = ["fast_date", "parse_date", "slow_date"]
+__all__ = ["fast_date", "parse_date"]
 
 # [0-9], never \d: `int` reads other scripts' digits, and the arguments above
 # were made for ASCII only.
@@ -96,12 +96,7 @@ _ZONES: dict[str, timedelta] = {}
 def parse_date(text: str) -> datetime | None:
     """The UTC datetime feedparser reads from a feed's date text, or None."""
     found = fast_date(text)
-    return found if found is not None else slow_date(text)
-
-
-def slow_date(text: str) -> datetime | None:
-    """feedparser's own answer: its whole chain of date handlers."""
-    return struct_to_utc(_fp_parse_date(text))
+    return found if found is not None else struct_to_utc(_fp_parse_date(text))
 
 
 def fast_date(text: str) -> datetime | None:

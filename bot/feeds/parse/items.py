@@ -16,7 +16,7 @@ from feedparser.mixin import _FeedParserMixin as _FPMixin
 from lxml import etree  # type: ignore[import-untyped]
 
 from bot.feeds.identity import PLACEHOLDER_BASE, is_relative, with_relative_ref
-from bot.feeds.parse.dates import fast_date, slow_date
+from bot.feeds.parse.dates import parse_date
 from bot.feeds.parse.rules import (
     HANDLERS,
     HARMLESS,
@@ -120,21 +120,6 @@ class ItemReader:
                 if found is not None:
                     link, link_written = found
             elif kind == K_GUID:
-                attrs = child.items()
-                if not len(child) and (
-                    not attrs or (len(attrs) == 1 and attrs[0][0] == "isPermaLink")
-                ):
-                    # what `guid` would give, for the usual <guid> (isPermaLink at most)
-                    text = (child.text or "").strip()
-                    if attrs and attrs[0][1] != "true":  # not a link: the text as it is
-                        guid, guid_written = (text if text.isascii() else finish(text)), None
-                        continue
-                    if kept is not None and kept(text) is not None:
-                        guid = text
-                        guid_written = None
-                        if link is None:
-                            link, link_written = text, None
-                        continue
                 guid, guid_written, is_link = self.guid(child, child_base)
                 if is_link and link is None:
                     link, link_written = guid, guid_written
@@ -267,14 +252,13 @@ _NO_KINDS: dict[str, int] = {}
 
 
 def _date(el: etree._Element) -> datetime | None:
-    """`parse_date(finish(leaf_text(el)))`, a call or two shorter."""
+    """`parse_date(finish(leaf_text(el)))`, `finish` only for non-ASCII text."""
     if len(el):
         raise GiveUp("markup or comments inside a text element")
     text = (el.text or "").strip()
     if not text.isascii():
         text = finish(text)
-    # a datetime is never false: `or` only asks the chain when the fast shapes did not match
-    return fast_date(text) or slow_date(text)
+    return parse_date(text)
 
 
 def _title(el: etree._Element, base: str, version: str) -> str:
