@@ -22,7 +22,6 @@ from bot.match.text import (
     clause_breaks,
     fold,
     fold_any,
-    is_word_char,
     parse_parts,
     sentence_breaks,
 )
@@ -201,8 +200,3 @@ def test_the_scan_finds_what_each_pattern_finds_alone() -> None:
             assert set(got) == reference_hits(topics, folded.text, original), original
             found_hits += len(got)
     assert found_hits > 1000
-
-
-def test_ascii_word_characters_are_is_word_char() -> None:
-    expected = {chr(code) for code in range(128) if is_word_char(chr(code))}
-    assert expected == topics_module._ASCII_WORD
