@@ -112,18 +112,12 @@ def widen(text: str, hits: list[RawHit]) -> list[RawHit]:
     not ракет.
     """
     widened = []
-    size = len(text)
     for hit in hits:
-        start, end, concept, term = hit
-        # whole_word inlined: this runs for every hit of every topic looked at
-        while start > 0 and text[start - 1].isalnum() and text[start - 1] < UNSPACED:
-            start -= 1
-        while end < size and text[end].isalnum() and text[end] < UNSPACED:
-            end += 1
+        start, end = whole_word(text, hit.start, hit.end)
         if start == hit.start and end == hit.end:
             widened.append(hit)  # most hits are whole words: no new tuple
         else:
-            widened.append(_new_hit(RawHit, (start, end, concept, term)))
+            widened.append(_new_hit(RawHit, (start, end, hit.concept, hit.term)))
     return widened
 
 
