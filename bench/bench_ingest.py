@@ -156,16 +156,18 @@ def run_reader(farm_url: str, feeds: int, workdir: Path) -> dict[str, Any]:
     for i in range(feeds):
         reader.add_feed(f"{farm_url}/f/{i}.xml")
     timings: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     for cycle in CYCLES:
         if cycle == "10% changed":
             _post(farm_url, "/_change?fraction=0.1")
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu_before = time.perf_counter(), time.process_time()
         # scheduled=False: update every feed now, like Skywatch's `run --once`
         reader.update_feeds(workers=16, scheduled=False)
         timings[cycle] = time.perf_counter() - started
-        progress("reader", cycle, feeds, timings[cycle], time.process_time() - cpu)
+        cpu[cycle] = time.process_time() - cpu_before
+        progress("reader", cycle, feeds, timings[cycle], cpu[cycle])
     entries = reader.get_entry_counts().total
-    return {"seconds": timings, "items": entries, "peak_mb": peak_rss_mb()}
+    return {"seconds": timings, "cpu": cpu, "items": entries, "peak_mb": peak_rss_mb()}
 
 
 def run_skywatch(
@@ -201,6 +203,8 @@ async def _skywatch(
     )
     timings: dict[str, float] = {}
     indexing: dict[str, float] = {}
+    main_cpu: dict[str, float] = {}
+    worker_cpu: dict[str, float] = {}
     new_items = 0
     with TreeMemory() as memory:
         async with App(config) as app:
@@ -209,10 +213,13 @@ async def _skywatch(
                     _post(farm_url, "/_change?fraction=0.1")
                 with app.db.write() as session:
                     feed_store.make_all_due(session, app.clock())
-                started, cpu = time.perf_counter(), time.process_time()
+                started, cpu, workers = time.perf_counter(), time.process_time(), children_cpu()
                 summary = await app.poll()
                 timings[cycle] = time.perf_counter() - started
-                progress("skywatch", cycle, feeds, timings[cycle], time.process_time() - cpu)
+                main_cpu[cycle] = time.process_time() - cpu
+                worker_cpu[cycle] = children_cpu() - workers
+                spent = main_cpu[cycle], worker_cpu[cycle]
+                progress("skywatch", cycle, feeds, timings[cycle], *spent)
                 # What follows a poll in the scheduler's poll job (the search index catches
                 # up, the heap settles: App.after_poll), timed apart, because reader is
                 # measured without its search index.
@@ -232,24 +239,44 @@ async def _skywatch(
     return {
         "seconds": timings,
         "index_seconds": indexing,
+        "cpu": main_cpu,
+        "worker_cpu": worker_cpu,
         "items": new_items,
         "peak_mb": memory.peak_pss_mb,
         "peak_rss_mb": rss_mb,
     }
 
 
-def progress(system: str, cycle: str, feeds: int, seconds: float, cpu: float) -> None:
+def progress(
+    system: str, cycle: str, feeds: int, seconds: float, cpu: float, workers: float | None = None
+) -> None:
     """One line per finished cycle, on stderr (the parent passes it through).
 
-    `cpu` is the process's own CPU time (parser workers not included): on a busy
-    machine it moves less than the wall clock, which helps when comparing changes.
+    `cpu` is the process's own CPU time, `workers` its parser workers': on a busy
+    machine they move less than the wall clock, which helps when comparing changes.
     """
+    spent = f"CPU {cpu:5.2f} s" + ("" if workers is None else f", workers {workers:5.2f} s")
     print(
         f"  {system:>8}  {cycle:<12} {feeds:>6,} feeds in {seconds:6.2f} s"
-        f"  = {feeds / seconds:7,.0f} feeds/s  (CPU {cpu:5.2f} s)",
+        f"  = {feeds / seconds:7,.0f} feeds/s  ({spent})",
         file=sys.stderr,
         flush=True,
     )
+
+
+def children_cpu() -> float:
+    """CPU seconds (user and system) used so far by this process's live children: the
+    parser workers, which start with the app and live as long as it does."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _tree()[1:]:
+        try:
+            # the fields after the command name, which may hold spaces and parentheses
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited since it was listed
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 def _post(base: str, path: str) -> None:
@@ -321,6 +348,7 @@ def main() -> None:
         finally:
             big.close()
     console.print(report(args.feeds, base, ours, args.memory_feeds, mem))
+    console.print(cpu_report(base, ours))
 
 
 def report(
@@ -368,6 +396,40 @@ def report(
             verdict(mb < TARGET_MB),
             f"RSS added up: {mem['peak_rss_mb']:.0f} MB",
         )
+    return table
+
+
+def cpu_report(base: dict[str, Any], ours: dict[str, Any]) -> Any:
+    """Where each cycle's time went (seconds), and the best ratio that much CPU allows.
+
+    A cycle cannot end before its parser workers have had their CPU time, nor
+    before the cores have given every process its own: with perfect overlap and
+    no waiting it would take max(workers, all ÷ cores), the floor. Reader's time
+    over the floor is the best ratio Skywatch could reach doing the work it does now.
+    """
+    from rich.table import Table
+
+    cores = len(os.sched_getaffinity(0))
+    table = Table(title=f"Seconds per cycle, on {cores} cores (the farm's CPU not counted)")
+    table.add_column("")
+    for cycle in CYCLES:
+        table.add_column(cycle, justify="right")
+    main = [ours["cpu"][c] for c in CYCLES]
+    workers = [ours["worker_cpu"][c] for c in CYCLES]
+    floors = [max(w, (m + w) / cores) for m, w in zip(main, workers, strict=True)]
+    rows = {
+        "reader: wall": [base["seconds"][c] for c in CYCLES],
+        "reader: CPU": [base["cpu"][c] for c in CYCLES],
+        "Skywatch: wall": [ours["seconds"][c] for c in CYCLES],
+        "  main process CPU": main,
+        "  parser workers CPU": workers,
+        f"floor: max(workers, all ÷ {cores})": floors,
+    }
+    for name, values in rows.items():
+        table.add_row(name, *(f"{v:.2f}" for v in values))
+    best = [base["seconds"][c] / f for c, f in zip(CYCLES, floors, strict=True)]
+    table.add_row("best ratio that CPU allows", *(f"{b:.1f}×" for b in best))
+    table.add_row("target", *(f"≥ {TARGET_RATIO[c]:g}×" for c in CYCLES))
     return table
 
 
