@@ -368,13 +368,17 @@ class Commands:
     async def cmd_feeds_remove(self, ctx: CommandContext, args: list[str]) -> Reply:
         if len(args) != 1:
             raise UsageError("feeds remove")
-        name = await self._run(self._remove_feed, args[0])
-        return Reply.text(f"Stopped polling {name}; its items stay searchable.", ephemeral=False)
+        name, listed = await self._run(self._remove_feed, args[0])
+        text = f"Stopped polling {name}; its items stay searchable."
+        if listed:  # else the next start would seem to have undone it
+            text += " It stays off after a restart, though the configuration lists it."
+        return Reply.text(text, ephemeral=False)
 
-    def _remove_feed(self, url_or_id: str) -> str:
+    def _remove_feed(self, url_or_id: str) -> tuple[str, bool]:
+        """The removed feed's name, and whether feeds.yaml lists it."""
         with self.db.write() as session:
             feed = feed_store.remove_feed(session, url_or_id.lstrip("#"))
-            return feed.name or feed.title or feed.url
+            return feed.name or feed.title or feed.url, feed.origin == "config"
 
     # -- digest, mute, quiet ------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from bot.chat.replies import Line, Reply, Span, Table, line
 from bot.config import format_duration
 from bot.match.spec import TopicSpec
 from bot.store.channels import ALL_TOPICS
-from bot.store.feeds import FeedHealth
+from bot.store.feeds import POLLED, FeedHealth
 from bot.store.items import StoredItem
 from bot.store.subscriptions import ChannelState
 
@@ -113,8 +113,8 @@ def status_reply(
     """Last poll, queue depth, failing feeds, and this channel's settings."""
     last = max((f.last_success_at for f in health if f.last_success_at), default=None)
     waiting = sum(n for s, n in queue.items() if s in ("pending", "sending", "held"))
-    failing = [f for f in health if f.consecutive_errors and f.status != "stopped"]
-    polled = sum(f.status != "stopped" for f in health)
+    failing = [f for f in health if f.consecutive_errors and f.status in POLLED]
+    polled = sum(f.status in POLLED for f in health)
     body: list[Line | Table] = [
         line(f"Last successful poll: {ago(last, now)}"),
         line(f"Feeds: {polled} polled, {len(failing)} failing"),

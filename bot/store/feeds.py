@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from bot.config import FeedSpec
@@ -21,8 +21,12 @@ from bot.store.db import update_one_row, update_rows
 from bot.store.schema import Feed
 from bot.types import FeedForUpdate
 
-#: statuses that are polled; "stopped" feeds (410 Gone, removed) are kept but not polled
+#: statuses that are polled; "stopped" (410 Gone, or gone from feeds.yaml) and REMOVED
+#: feeds are kept, with their items, but not polled
 POLLED = ("active", "failing")
+#: removed by an admin's command: unlike a config feed stopped because it left the file,
+#: it stays so while feeds.yaml lists it (`sync_feeds`), until `add_feed` brings it back
+REMOVED = "removed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +49,8 @@ class FeedHealth:
 def sync_feeds(session: Session, specs: Sequence[FeedSpec], now: datetime) -> None:
     """Make the stored config feeds match feeds.yaml; feeds added by commands are left alone.
 
-    A feed removed from the file stops being polled, but its items stay searchable.
+    A feed removed from the file stops being polled, but its items stay searchable;
+    put back, it is polled again. One an admin removed (REMOVED) stays removed.
     """
     stored = {f.url: f for f in session.scalars(select(Feed))}
     wanted = {spec.url for spec in specs}
@@ -79,7 +84,8 @@ def sync_feeds(session: Session, specs: Sequence[FeedSpec], now: datetime) -> No
 def add_feed(
     session: Session, url: str, now: datetime, *, name: str | None = None, origin: str = "command"
 ) -> Feed:
-    """Add a feed (or re-activate a stopped one); raises StoreError when it is already polled."""
+    """Add a feed (or re-activate a stopped or removed one); raises StoreError when it is
+    already polled."""
     feed = session.scalar(select(Feed).where(Feed.url == url))
     if feed is not None:
         if feed.status in POLLED:
@@ -103,14 +109,15 @@ def add_feed(
 
 
 def remove_feed(session: Session, url_or_id: str) -> Feed:
-    """Stop polling a feed (its items stay searchable); raises StoreError when unknown."""
+    """Stop polling a feed for good (its items stay searchable), even while feeds.yaml
+    lists it; raises StoreError when no polled feed has that URL or id."""
     query = select(Feed).where(Feed.url == url_or_id)
     if url_or_id.isdigit():
         query = select(Feed).where(Feed.id == int(url_or_id))
     feed = session.scalar(query)
-    if feed is None or feed.status == "stopped":
+    if feed is None or feed.status not in POLLED:
         raise StoreError(f"no followed feed {url_or_id}")
-    feed.status, feed.last_error = "stopped", None
+    feed.status, feed.last_error = REMOVED, None
     return feed
 
 
@@ -225,9 +232,14 @@ def record_unchanged(session: Session, checks: Sequence[tuple[int, datetime, dat
 #: the feed's id in `_UPDATE_FEED`; a name no column has, so SET can use the column names
 _FEED_ID = "feed_id_"
 #: values passed at execution time become the SET clause: one statement for every call,
-#: served by SQLAlchemy's compiled cache (this runs once per feed per cycle)
+#: served by SQLAlchemy's compiled cache (this runs once per feed per cycle). Only a polled
+#: feed's row changes: one removed while its fetch was on the way stays removed. The
+#: statuses are SQL literals, not parameters, so the statement keeps fastsql's path.
 _FEEDS = cast(Table, Feed.__table__)
-_UPDATE_FEED = update(_FEEDS).where(_FEEDS.c.id == bindparam(_FEED_ID))
+_UPDATE_FEED = update(_FEEDS).where(
+    _FEEDS.c.id == bindparam(_FEED_ID),
+    _FEEDS.c.status.in_([literal_column(f"'{status}'") for status in POLLED]),
+)
 
 
 def _update_feed(session: Session, feed_id: int, values: dict[str, object]) -> None:
@@ -245,9 +257,11 @@ def record_error(
     permanent: bool,
     report_after: int,
 ) -> bool:
-    """Count a failure; True exactly once per run of failures, when it should be reported."""
+    """Count a failure; True exactly once per run of failures, when it should be reported.
+
+    A feed no longer polled (removed while its fetch was on the way) is left as it is."""
     feed = session.get(Feed, feed_id)
-    if feed is None:
+    if feed is None or feed.status not in POLLED:
         return False
     feed.consecutive_errors += 1
     feed.last_error, feed.last_error_at, feed.last_check_at = error[:1000], now, now

@@ -79,7 +79,7 @@ class Feed(Base):
     lang: Mapped[str | None] = mapped_column(String(16))
     #: where the feed came from: the config file, or added by a chat/CLI command
     origin: Mapped[str] = mapped_column(String(16), default="config")
-    #: active, stopped (410 or removed by an admin) or failing
+    #: active, failing, stopped (410 Gone, or gone from feeds.yaml) or removed (by an admin)
     status: Mapped[str] = mapped_column(String(16), default="active")
     interval_s: Mapped[int | None] = mapped_column(Integer)
     etag: Mapped[str | None] = mapped_column(String(1024))

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from bot.chat.commands import COMMANDS, Commands, FeedAddResult, split_args
 from bot.chat.replies import Reply, Table
+from bot.config import FeedSpec
 from bot.errors import StoreError
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
@@ -394,6 +395,18 @@ async def test_feeds_remove(database: Database, commands: Commands) -> None:
     missing = await run(commands, "feeds remove 4242", admin=True)
     assert missing.kind == "error" and "no followed feed 4242" in missing.plain()
     assert (await run(commands, "feeds remove", admin=True)).kind == "usage"
+
+
+async def test_feeds_remove_of_a_configured_feed_says_it_stays_off(
+    database: Database, commands: Commands
+) -> None:
+    with database.write() as session:
+        feed_store.sync_feeds(session, [FeedSpec(url="https://desk.example/rss", name="Desk")], NOW)
+    reply = await run(commands, "feeds remove https://desk.example/rss", admin=True)
+    assert reply.plain() == (
+        "Stopped polling Desk; its items stay searchable."
+        " It stays off after a restart, though the configuration lists it."
+    )
 
 
 # -- digest, mute, quiet, status ------------------------------------------------------------

@@ -151,3 +151,53 @@ def test_an_item_is_stored_once_per_feed(database: Database) -> None:
         assert item_store.known_keys(s, feed.id, ["k1", "k2"]) == {"k1": "h-Retitled"}
         stored = item_store.get_item(s, first)
     assert stored is not None and stored.title == "Retitled"
+
+
+def test_a_config_feed_an_admin_removed_stays_removed(database: Database) -> None:
+    """`remove_feed` outlasts the restarts (each one syncs feeds.yaml) while the file
+    lists the feed; taken out of the file and put back, it is polled again."""
+    both = specs("https://a.example/1", "https://a.example/2")
+
+    def status() -> str:
+        with database.read() as s:
+            return {f.url: f.status for f in feed_store.feed_health(s)}["https://a.example/1"]
+
+    with database.write() as s:
+        feed_store.sync_feeds(s, both, NOW)
+        feed_store.remove_feed(s, "https://a.example/1")
+    with database.write() as s:
+        feed_store.sync_feeds(s, both, NOW)  # a restart
+    assert status() == "removed"
+    with database.read() as s:
+        assert [f.url for f in feed_store.due_feeds(s, NOW)] == ["https://a.example/2"]
+    with database.write() as s:
+        feed_store.sync_feeds(s, specs("https://a.example/2"), NOW)  # taken out of the file
+    assert status() == "stopped"
+    with database.write() as s:
+        feed_store.sync_feeds(s, both, NOW)  # and put back
+    assert status() == "active"
+    with database.write() as s:
+        feed_store.remove_feed(s, "https://a.example/1")
+        feed_store.add_feed(s, "https://a.example/1", NOW)  # `feeds add` brings it back
+    assert status() == "active"
+
+
+def test_results_of_a_fetch_under_way_leave_a_removed_feed_removed(database: Database) -> None:
+    with database.write() as s:
+        feed_store.sync_feeds(s, specs("https://a.example/1", "https://a.example/2"), NOW)
+        first, second = (f.id for f in feed_store.due_feeds(s, NOW))
+        feed_store.remove_feed(s, str(first))
+        feed_store.remove_feed(s, str(second))
+    later = NOW + timedelta(minutes=5)
+    with database.write() as s:
+        feed_store.record_success(s, first, now=later, next_check_at=later, etag='"v2"')
+        feed_store.record_unchanged(s, [(second, later, later)])
+        reported = feed_store.record_error(
+            s, second, now=later, error="boom", next_check_at=later, permanent=False, report_after=1
+        )
+    assert not reported
+    with database.read() as s:
+        health = {f.id: f for f in feed_store.feed_health(s)}
+        assert feed_store.due_feeds(s, later + timedelta(days=1)) == []
+    assert [health[first].status, health[second].status] == ["removed", "removed"]
+    assert health[first].last_success_at is None and health[second].last_error is None

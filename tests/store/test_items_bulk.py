@@ -95,7 +95,7 @@ def test_unchanged_feeds_are_recorded_like_one_success_each(database: Database) 
     with database.write() as s:
         failing = feed_store.add_feed(s, "https://a.example/failing", NOW)
         feed_store.record_error(
-            s, failing.id, now=NOW, error="boom", next_check_at=NOW, permanent=True, report_after=1
+            s, failing.id, now=NOW, error="boom", next_check_at=NOW, permanent=False, report_after=1
         )
         fine = feed_store.add_feed(s, "https://a.example/fine", NOW)
         feed_store.record_success(s, fine.id, now=NOW, next_check_at=NOW, etag='"v1"')
