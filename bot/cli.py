@@ -17,8 +17,8 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bot import __version__
 from bot.config import DEFAULT_CONFIG, Config, load_config
@@ -26,8 +26,10 @@ from bot.errors import BotError, ConfigError
 from bot.logs import setup_logging
 from bot.match.backtest import backtest_command
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Markup off: feed titles, URLs and errors are printed as written (with markup, a title
+# holding "[/b]" stopped `feeds list` and "[bold]" restyled it); styles come from Text.
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, soft_wrap=True, markup=False)
 
 
 class State:
@@ -205,7 +207,7 @@ def feeds_list(state: State) -> None:
 
 
 def feed_table(rows: list[Any]) -> Table:
-    table = Table(title=f"{len(rows)} feeds")
+    table = Table(title=_count(len(rows), "feed"))
     for column in (
         "id",
         "feed",
@@ -218,10 +220,11 @@ def feed_table(rows: list[Any]) -> Table:
     ):
         table.add_column(column, overflow="fold")
     for f in rows:
-        status = {"active": "[green]active", "failing": "[yellow]failing"}.get(f.status, f.status)
+        status = Text(f.status, style=_STATUS_STYLES.get(f.status, ""))
         table.add_row(
             str(f.id),
-            f.name or f.url,
+            # the URL too: two feeds may share a name, and `feeds remove` takes either
+            Text.assemble(f.name, "\n", (f.url, "dim")) if f.name else f.url,
             status,
             f.last_success_at.strftime("%Y-%m-%d %H:%M") if f.last_success_at else "never",
             str(f.consecutive_errors) if f.consecutive_errors else "",
@@ -230,6 +233,9 @@ def feed_table(rows: list[Any]) -> Table:
             (f.last_error or "")[:80],
         )
     return table
+
+
+_STATUS_STYLES = {"active": "green", "failing": "yellow"}
 
 
 @feeds.command("add")
@@ -265,28 +271,41 @@ def feeds_remove(state: State, url_or_id: str) -> None:
 
     with _database(state).write() as session:
         feed = feed_store.remove_feed(session, url_or_id)
-    out.print(f"removed {feed.url}")
+        url, listed = feed.url, feed.origin == "config"
+    out.print(f"removed {url}")
+    if listed:
+        err.print(
+            "feeds.yaml lists it, but it stays removed, also after a restart;"
+            " `skywatch feeds add URL` brings it back",
+            markup=False,
+        )
 
 
 @feeds.command("import")
 @click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_state
 def feeds_import(state: State, opml_file: Path) -> None:
-    """Add every feed of an OPML file (feeds already followed are skipped)."""
+    """Add every feed of an OPML file (feeds already followed are skipped).
+
+    Each URL is checked as `feeds add` checks it: one the bot would refuse to fetch
+    (another scheme, this machine, a private network not allowed in the settings)
+    is not imported, and said so.
+    """
     from rich.progress import track
 
-    from bot.config import check_http_url
-    from bot.errors import StoreError
+    from bot.errors import FetchError, StoreError
+    from bot.feeds.guard import check_url
     from bot.feeds.opml import read_opml
     from bot.store import feeds as feed_store
     from bot.update import utcnow
 
     outlines = read_opml(opml_file.read_bytes())
     database = _database(state)
+    allowed = state.config.settings.allow_private_hosts
     added, skipped, refused = 0, 0, []
     for outline in track(outlines, description="importing", console=err, transient=True):
         try:
-            check_http_url(outline.url)
+            check_url(outline.url, allowed)
             with database.write() as session:
                 feed_store.add_feed(
                     session, outline.url, utcnow(), name=outline.title, origin="opml"
@@ -294,11 +313,16 @@ def feeds_import(state: State, opml_file: Path) -> None:
             added += 1
         except StoreError:
             skipped += 1
-        except ValueError as e:
+        except FetchError as e:
             refused.append(f"{outline.url}: {e}")
-    out.print(f"imported {added} feeds from {opml_file} ({skipped} already followed)")
+    out.print(f"imported {_count(added, 'feed')} from {opml_file} ({skipped} already followed)")
     for line in refused:
-        err.print(f"refused {line}", markup=False)
+        err.print(f"not imported {line}", markup=False)
+
+
+def _count(n: int, noun: str) -> str:
+    """ "1 feed", "2 feeds"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @feeds.command("export")
@@ -309,7 +333,7 @@ def feeds_export(state: State) -> None:
     from bot.store import feeds as feed_store
 
     with _database(state).read() as session:
-        rows = [f for f in feed_store.feed_health(session) if f.status != "stopped"]
+        rows = [f for f in feed_store.feed_health(session) if f.status in feed_store.POLLED]
     sys.stdout.buffer.write(write_opml(OutlineFeed(f.url, f.name) for f in rows))
 
 
@@ -486,7 +510,7 @@ def channel_list(state: State) -> None:
     out.print(table)
 
 
-def _channel_rows(session: Any) -> list[tuple[str, ...]]:
+def _channel_rows(session: Any) -> list[tuple[str | Text, ...]]:
     """One row of text per stored channel, in id order."""
     from sqlalchemy import func, select
 
@@ -506,19 +530,19 @@ def _channel_rows(session: Any) -> list[tuple[str, ...]]:
             .group_by(OutboxRow.channel_id)
         ).all()
     )
-    rows: list[tuple[str, ...]] = []
+    rows: list[tuple[str | Text, ...]] = []
     for c in session.scalars(select(Channel).order_by(Channel.id)):
         topics = follows.get(c.id, [])
-        paused = ""
+        paused: str | Text = ""
         if c.paused_reason is not None:
             since = f" (since {c.paused_at:%Y-%m-%d %H:%M} UTC)" if c.paused_at else ""
-            paused = f"[red]{escape(c.paused_reason)}[/]{since}"
+            paused = Text.assemble((c.paused_reason, "red"), since)
         rows.append(
             (
-                escape(c.id),
+                c.id,
                 c.platform,
                 c.mode + (", admin" if c.is_admin else ""),
-                "all topics" if ALL_TOPICS in topics else escape(", ".join(topics)) or "none",
+                "all topics" if ALL_TOPICS in topics else ", ".join(topics) or "none",
                 paused,
                 str(pending.get(c.id, 0)),
             )

@@ -338,9 +338,9 @@ def backtest_command(
     if sweep_lang:
         values = [n / 100 for n in range(10, 61)]
         rows = sweep(items, sweep_lang, values, DEFAULT, mode, title_only=title_only)
-        Console().print(render_sweep(sweep_lang, rows))
+        Console(markup=False).print(render_sweep(sweep_lang, rows))
         return
-    Console().print(render_backtest(backtest(items, DEFAULT, mode)))
+    Console(markup=False).print(render_backtest(backtest(items, DEFAULT, mode)))
 
 
 if __name__ == "__main__":
