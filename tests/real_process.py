@@ -79,3 +79,33 @@ def serve_feed(body: Callable[[], bytes]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+#: a feed with one item on the watched topics (air defence) and one on nothing
+LOOPBACK_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Loopback Desk</title><link>http://localhost/</link>
+<description>test</description>
+<item><title>Germany sends two more Patriot air defense systems to Ukraine</title>
+<link>http://localhost/news/patriot-delivery</link><guid>loopback-1</guid>
+<pubDate>{date}</pubDate>
+<description>The batteries and interceptor missiles will protect cities.</description>
+</item>
+<item><title>Local bakery wins bread award</title><link>http://localhost/news/bread</link>
+<guid>loopback-2</guid><pubDate>{date}</pubDate><description>Crusty.</description></item>
+</channel></rss>"""
+
+
+@contextmanager
+def serve_loopback_feed() -> Iterator[str]:
+    """`LOOPBACK_FEED`, dated now on every request, by `serve_feed` (which answers
+    every path with it: …/rss, …/other)."""
+    from email.utils import formatdate
+
+    with serve_feed(lambda: LOOPBACK_FEED.format(date=formatdate(usegmt=True)).encode()) as url:
+        yield url
+
+
+def repo_topics() -> str:
+    """The `topics:` block of the repository's feeds.yaml, for a test's own config."""
+    topics = (REPO / "feeds.yaml").read_text(encoding="utf-8").split("\ntopics:\n", 1)[1]
+    return topics.split("\nchannels:", 1)[0]

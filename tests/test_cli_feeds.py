@@ -13,34 +13,20 @@ import pytest
 
 from bot.feeds.opml import read_opml
 
-from .conftest import REPO
-from .real_process import serve_feed
+from .real_process import LOOPBACK_FEED, repo_topics, serve_feed, serve_loopback_feed
 from .test_cli import skywatch
-
-FEED = """<?xml version="1.0" encoding="utf-8"?>
-<rss version="2.0"><channel><title>Loopback Desk</title><link>http://localhost/</link>
-<description>test</description>
-<item><title>Germany sends two more Patriot air defense systems to Ukraine</title>
-<link>http://localhost/news/patriot-delivery</link><guid>loopback-1</guid>
-<pubDate>{date}</pubDate>
-<description>The batteries and interceptor missiles will protect cities.</description>
-</item>
-<item><title>Local bakery wins bread award</title><link>http://localhost/news/bread</link>
-<guid>loopback-2</guid><pubDate>{date}</pubDate><description>Crusty.</description></item>
-</channel></rss>"""
 
 
 @pytest.fixture
 def feed_url() -> Iterator[str]:
     """A feed on loopback; the server answers every path with it (…/rss, …/other)."""
-    with serve_feed(lambda: FEED.format(date=formatdate(usegmt=True)).encode()) as url:
+    with serve_loopback_feed() as url:
         yield url
 
 
 def write_config(tmp_path: Path, *feed_urls: str, allow: str = "[localhost]") -> Path:
     """A configuration with the repository's topics; the feeds are named Desk 1, Desk 2 …"""
-    topics = (REPO / "feeds.yaml").read_text(encoding="utf-8").split("\ntopics:\n", 1)[1]
-    topics = topics.split("\nchannels:", 1)[0]
+    topics = repo_topics()
     feeds = "".join(f"\n  - {{url: '{url}', name: Desk {n}}}" for n, url in enumerate(feed_urls, 1))
     config = tmp_path / "feeds.yaml"
     config.write_text(
@@ -161,7 +147,7 @@ def test_feeds_import_checks_every_url_as_add_does(tmp_path: Path, feed_url: str
 
 def test_feeds_list_prints_a_hostile_title_as_written(tmp_path: Path) -> None:
     title = "[/b] Breaking [bold red]news[/]"
-    hostile = FEED.format(date=formatdate(usegmt=True)).replace("Loopback Desk", title)
+    hostile = LOOPBACK_FEED.format(date=formatdate(usegmt=True)).replace("Loopback Desk", title)
     config = write_config(tmp_path)
     with serve_feed(hostile.encode) as url:
         ok(config, "feeds", "add", url)
@@ -171,7 +157,7 @@ def test_feeds_list_prints_a_hostile_title_as_written(tmp_path: Path) -> None:
 def test_parse_a_file_and_a_url_as_json_lines(tmp_path: Path, feed_url: str) -> None:
     config = write_config(tmp_path)
     path = tmp_path / "feed.xml"
-    path.write_text(FEED.format(date="Fri, 27 Nov 2026 10:00:00 GMT"), encoding="utf-8")
+    path.write_text(LOOPBACK_FEED.format(date="Fri, 27 Nov 2026 10:00:00 GMT"), encoding="utf-8")
     items = [json.loads(line) for line in ok(config, "parse", str(path)).splitlines()]
     # a <guid> is a permalink unless it says otherwise, so a relative one is a path; the
     # key keeps it relative, whatever address the feed is read from (bot/feeds/identity.py)

@@ -15,27 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO
-from .real_process import read_until, serve_feed, start_run
-
-FEED = """<?xml version="1.0" encoding="utf-8"?>
-<rss version="2.0"><channel><title>Loopback Desk</title><link>http://localhost/</link>
-<description>test</description>
-<item><title>Germany sends two more Patriot air defense systems to Ukraine</title>
-<link>http://localhost/news/patriot-delivery</link><guid>loopback-1</guid>
-<pubDate>{date}</pubDate>
-<description>The batteries and interceptor missiles will protect cities.</description>
-</item>
-<item><title>Local bakery wins bread award</title><link>http://localhost/news/bread</link>
-<guid>loopback-2</guid><pubDate>{date}</pubDate><description>Crusty.</description></item>
-</channel></rss>"""
+from .real_process import read_until, repo_topics, serve_loopback_feed, start_run
 
 
 @pytest.fixture
 def feed_server() -> Iterator[str]:
-    from email.utils import formatdate
-
-    with serve_feed(lambda: FEED.format(date=formatdate(usegmt=True)).encode()) as url:
+    with serve_loopback_feed() as url:
         yield url
 
 
@@ -43,8 +28,7 @@ def test_run_alerts_on_the_console_survives_a_dead_feed_and_stops_on_ctrl_c(
     tmp_path: Path, feed_server: str
 ) -> None:
     config = tmp_path / "feeds.yaml"
-    topics = (REPO / "feeds.yaml").read_text(encoding="utf-8").split("\ntopics:\n", 1)[1]
-    topics = topics.split("\nchannels:", 1)[0]
+    topics = repo_topics()
     config.write_text(
         "settings:\n  data_dir: state\n  allow_private_hosts: [localhost]\n  fetch_timeout: 5s\n"
         f"feeds:\n  - {{url: '{feed_server}', name: Loopback Desk, lang: en}}\n"
