@@ -77,6 +77,12 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
+def _minutes(hhmm: str) -> int:
+    """Minutes past midnight of a checked HH:MM (so 7:00 and 07:00 are the same time)."""
+    hours, minutes = hhmm.strip().split(":")
+    return int(hours) * 60 + int(minutes)
+
+
 def _check_hhmm(value: str) -> str:
     if not _HHMM.match(value):
         raise ValueError(f"{value!r} is not a time of day; write HH:MM, e.g. 08:00")
@@ -159,6 +165,8 @@ class ChannelSpec(_Strict):
             raise ValueError(f"{value!r} is not a time range; write HH:MM-HH:MM, e.g. 22:00-07:00")
         _check_hhmm(start.strip())
         _check_hhmm(end.strip())
+        if _minutes(start) == _minutes(end):
+            raise ValueError(f"{value!r} starts and ends at the same time; write e.g. 22:00-07:00")
         return f"{start.strip()}-{end.strip()}"
 
     @property

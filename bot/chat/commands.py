@@ -421,6 +421,10 @@ class Commands:
         if match is None:
             raise UsageError("quiet", f"{args[0]} is not a time range; write e.g. 22:00-07:00.")
         h1, m1, h2, m2 = match.groups()
+        if (int(h1), m1) == (int(h2), m2):
+            raise UsageError(
+                "quiet", f"{args[0]} starts and ends at the same time; write e.g. 22:00-07:00."
+            )
         quiet = f"{int(h1):02d}:{m1}-{int(h2):02d}:{m2}"
         zone = await self._run(self._settings, ctx, "quiet", quiet)
         return Reply.text(

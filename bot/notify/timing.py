@@ -45,7 +45,13 @@ class QuietHours:
         return cls(parse_hhmm(start), parse_hhmm(end))
 
     def ends_at(self, now: datetime, zone: ZoneInfo) -> datetime | None:
-        """If `now` is inside the window, when it ends (UTC); else None."""
+        """If `now` is inside the window, when it ends (UTC); else None.
+
+        A window that starts and ends at the same time is empty (configuration and
+        commands refuse one; a row stored before they did must not hold alerts forever).
+        """
+        if self.start == self.end:
+            return None
         local = now.astimezone(zone)
         today = local.date()
         # The window that may contain `now` started today or, spanning midnight, yesterday.

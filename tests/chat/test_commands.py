@@ -451,6 +451,9 @@ async def test_quiet_hours(database: Database, commands: Commands) -> None:
     assert channel_row(database, "slack:CQ").quiet == "08:00-09:30"
     await run(commands, "quiet off", channel="slack:CQ")
     assert channel_row(database, "slack:CQ").quiet is None
+    empty = await run(commands, "quiet 0:00-00:00", channel="slack:CQ")
+    assert empty.kind == "usage" and "starts and ends at the same time" in empty.plain()
+    assert channel_row(database, "slack:CQ").quiet is None
 
 
 async def test_mute_and_quiet_replies_say_what_happens_to_held_alerts(

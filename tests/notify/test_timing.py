@@ -84,3 +84,14 @@ def test_quiet_hours_on_the_dst_night() -> None:
     quiet = QuietHours.parse("22:00-07:00")
     assert quiet.ends_at(utc(2026, 3, 28, 23, 0), BERLIN) == utc(2026, 3, 29, 5, 0)
     assert quiet.ends_at(utc(2026, 3, 28, 20, 59), BERLIN) is None
+
+
+@pytest.mark.parametrize("window", ["00:00-00:00", "22:00-22:00"])
+def test_a_window_that_starts_where_it_ends_holds_nothing(window: str) -> None:
+    """Refused by the configuration and the quiet command; a row stored before they
+    refused it held every alert of its channel forever (hold_until recursed)."""
+    now = utc(2026, 11, 26, 20, 0)  # 22:00 in Kyiv
+    assert QuietHours.parse(window).ends_at(now, KYIV) is None
+    assert hold_until(now, KYIV, window, None) is None
+    muted = now + timedelta(hours=1)
+    assert hold_until(now, KYIV, window, muted) == muted
