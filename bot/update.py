@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.errors import BotError, FetchError, StoreError
 from bot.feeds.decide import decide_items
+from bot.feeds.normalize import normalize_title
 from bot.feeds.prepare import PreparedFeed, normalized
 from bot.feeds.schedule import cache_max_age, next_check_at, update_rate
 from bot.match.similarity import Fingerprint
@@ -414,10 +415,11 @@ class Pipeline:
         parsed: ParsedFeed | PreparedFeed,
     ) -> FeedOutcome:
         now = self.clock()
-        if isinstance(parsed, PreparedFeed):
-            items = parsed.items_at(now)
+        if isinstance(parsed, PreparedFeed):  # normalized in the worker, title too
+            items, title = parsed.items_at(now), parsed.title
         else:
             items = normalized(parsed, fetched.url, now, feed.lang)
+            title = normalize_title(parsed.title)
         first_poll = feed.last_success_at is None
         # Items are only ever stored with a success (record_success, below, in the same
         # transaction): a feed that never succeeded has none to look up.
@@ -482,7 +484,7 @@ class Pipeline:
                     item_id,
                     item,
                     matches,
-                    feed.title or parsed.title or "",
+                    feed.title or title or "",
                     now,
                     story_id=story.story_id,
                     followup_interval=self.settings.followup_interval,
@@ -507,7 +509,7 @@ class Pipeline:
             ),
             etag=fetched.headers.get("etag"),
             last_modified=fetched.headers.get("last-modified"),
-            title=parsed.title,
+            title=title,
             site_url=parsed.link,
             items_per_day=rate,
             new_items=new,

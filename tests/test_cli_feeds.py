@@ -181,3 +181,26 @@ def test_parse_refuses_a_url_the_guard_refuses_and_says_what_is_not_a_feed(
     page.write_text("<!doctype html><html><head><title>Hi</title></head><body>x</body></html>")
     not_feed = run(config, "parse", str(page))
     assert not_feed.returncode == 1 and "not a feed" in not_feed.stderr.lower()
+
+
+def test_control_characters_from_a_feed_reach_neither_the_terminal_nor_the_opml(
+    tmp_path: Path,
+) -> None:
+    """JSON Feed carries any character; ESC would drive the reader's terminal, and XML
+    (the OPML export) cannot hold it, so `feeds import` of that export failed."""
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Evil\u0001Feed\u001b[2J desk\u009b",
+        "items": [{"id": "1", "title": "Patriot\u001b[31m news", "content_text": "x\u0000y"}],
+    }
+    config = write_config(tmp_path)
+    with serve_feed(lambda: json.dumps(feed).encode()) as url:
+        added = ok(config, "feeds", "add", url)
+        items = [json.loads(line) for line in ok(config, "parse", url).splitlines()]
+    assert added.startswith("added EvilFeed[2J desk (")
+    assert [(i["title"], i["summary"]) for i in items] == [("Patriot[31m news", "xy")]
+    listed = ok(config, "feeds", "list")
+    assert "EvilFeed[2J desk" in listed and "\x1b" not in listed
+    exported = tmp_path / "export.opml"
+    exported.write_text(ok(config, "feeds", "export"), encoding="utf-8")
+    assert "imported 0 feeds" in ok(config, "feeds", "import", str(exported))

@@ -82,8 +82,15 @@ _BLOCK_TAGS = frozenset(
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title", "svg"})
 # Zero-width characters and soft hyphens split words without showing anything.
 _INVISIBLE_CHARS = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
-_INVISIBLE = dict.fromkeys(map(ord, _INVISIBLE_CHARS))
-_INVISIBLE_RE = re.compile(f"[{_INVISIBLE_CHARS}]")
+# Control characters but the ones str.split folds as whitespace: ESC and its kin would
+# drive the terminal of whoever reads the console alerts or `feeds list`, and XML (OPML
+# export) cannot hold them. JSON Feed and feedparser's recovery let them through.
+_CONTROL_CHARS = "".join(
+    c for c in map(chr, [*range(0x20), 0x7F, *range(0x80, 0xA0)]) if not c.isspace()
+)
+_INVISIBLE = dict.fromkeys(map(ord, _INVISIBLE_CHARS + _CONTROL_CHARS))
+_INVISIBLE_RE = re.compile(f"[{re.escape(_INVISIBLE_CHARS + _CONTROL_CHARS)}]")
+_ASCII_CONTROL = "".join(c for c in _CONTROL_CHARS if c.isascii()).encode()
 #: the ASCII characters str.split takes for whitespace, but for the space
 _ASCII_SPACES_BUT_SPACE = "".join(
     c for c in map(chr, range(128)) if c.isspace() and c != " "
@@ -126,7 +133,8 @@ def _plain_item(raw: RawItem, now: datetime, lang: str | None) -> Item | None:
 
     The shape: ASCII title and summary, already folded (no whitespace but single
     inner spaces), no entities, no markup but one `<p>` around the whole summary,
-    nothing to truncate, a link `canonical_url` keeps as it is (or none), and no
+    nothing to truncate, no control characters, a link `canonical_url` keeps as it is
+    (or none), and no
     relative identity (a plain `RawItem`). Then each text is its own normalized
     form, and `content_hash` hashes the very string the checks look at.
     """
@@ -175,9 +183,10 @@ def _plain_item(raw: RawItem, now: datetime, lang: str | None) -> Item | None:
 _SPACE, _OTHER = 1, 2
 _OTHER_SPACES = _ASCII_SPACES_BUT_SPACE.replace(b"\n", b"")  # the line break is the separator
 #: what `_plain_item` looks for in a byte: _SPACE, _OTHER ("<", "&", ASCII whitespace
-#: but the space and the line break), else 0
+#: but the space and the line break, control characters), else 0
 _MARKS = bytes(
-    _SPACE if c == 32 else _OTHER if c in b"<&" or c in _OTHER_SPACES else 0 for c in range(256)
+    _SPACE if c == 32 else _OTHER if c in b"<&" or c in _OTHER_SPACES + _ASCII_CONTROL else 0
+    for c in range(256)
 )
 
 
@@ -257,10 +266,14 @@ def normalize_text(value: str | None, *, keep_lines: bool = False) -> str:
     if not value:
         return ""
     text = html_to_text(value)
-    if not text.isascii():  # ASCII is NFKC already and holds no invisible characters
+    if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
         if _INVISIBLE_RE.search(text):
             text = text.translate(_INVISIBLE)
+    elif not text.isprintable() and _INVISIBLE_RE.search(text):
+        # ASCII is NFKC already; of the invisible characters it can hold only controls
+        # (isprintable is False for line breaks too: the search tells)
+        text = text.translate(_INVISIBLE)
     # Every whitespace run becomes one space, or one line break when it holds any
     # (blank lines go). str.split does that in C; regexes cost more than the rest,
     # even one that only looks for whitespace to fold. Line breaks only at the ends
@@ -276,6 +289,11 @@ def normalize_text(value: str | None, *, keep_lines: bool = False) -> str:
         if raw.translate(_SPACES_TO_SPACE) == raw and b"  " not in raw:
             return stripped
     return " ".join(text.split())
+
+
+def normalize_title(value: str | None) -> str | None:
+    """A feed's own title, normalized as its items' titles are; None when empty."""
+    return normalize_text(value) or None
 
 
 def html_to_text(value: str) -> str:

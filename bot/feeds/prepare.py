@@ -29,7 +29,7 @@ from itertools import starmap
 from sys import intern
 from typing import Any
 
-from bot.feeds.normalize import new_item, normalize_item
+from bot.feeds.normalize import new_item, normalize_item, normalize_title
 from bot.feeds.seen import NEVER, NO_KEY, SeenItems, encode, key_digest, raw_item_digest
 from bot.match.similarity import Fingerprint, MinHash
 from bot.match.topics import TopicMatcher
@@ -175,7 +175,7 @@ def prepare(
     matches = tuple(tuple(matcher.match_item(item)) for item in items)
     return PreparedFeed(
         parsed.version,
-        parsed.title,
+        normalize_title(parsed.title),
         parsed.link,
         parsed.lang,
         parsed.ttl_minutes,

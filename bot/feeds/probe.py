@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.errors import NotAFeedError
+from bot.feeds.normalize import normalize_title
 from bot.types import Fetched, ParsedFeed
 
 
@@ -27,7 +28,7 @@ class ProbedFeed:
 
     @property
     def title(self) -> str:
-        return self.parsed.title or self.url
+        return normalize_title(self.parsed.title) or self.url
 
 
 async def probe_feed(fetcher: UrlFetcher, url: str) -> ProbedFeed:

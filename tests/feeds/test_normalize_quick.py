@@ -1,7 +1,7 @@
 """normalize_text's shortcuts give the text the plain rules give, on generated input.
 
 The plain rules, written out here the slow way: HTMLParser's visible text,
-NFKC, invisible characters dropped, and every whitespace run folded (to a line
+NFKC, invisible and control characters dropped, and every whitespace run folded (to a line
 break where it holds one, with `keep_lines`).
 """
 
@@ -20,7 +20,7 @@ PIECES = [
     "Air", "defence", "x", "  ", " ", "\t", "\n", "\r\n", "\x0b", "\x0c", "\x1c", "\x1f",
     "\u00a0", "\u2003", "\u200b", "\u00ad", "caf\u00e9", "\ufb01", "&amp;", "&nbsp;", "&#9;",
     "&lt;p&gt;", "<p>", "</p>", "<br/>", "<b>", "</b>", "<p class='x'>", "<", ">", "&",
-    "\x01",
+    "\x01", "\x1b[2J", "\x7f", "\x9b", "\x00",
 ]  # fmt: skip
 
 
@@ -29,7 +29,8 @@ def _reference(value: str, keep_lines: bool) -> str:
     parser.feed(value)
     parser.close()
     text = unicodedata.normalize("NFKC", "".join(parser.parts))
-    text = "".join(c for c in text if c not in normalize_module._INVISIBLE_CHARS)
+    dropped = normalize_module._INVISIBLE_CHARS + normalize_module._CONTROL_CHARS
+    text = "".join(c for c in text if c not in dropped)
     if keep_lines and "\n" in text.strip():
         lines = (" ".join(line.split()) for line in text.split("\n"))
         return "\n".join(line for line in lines if line)
