@@ -103,6 +103,10 @@ def collect_stories(
     return dict(sorted(grouped.items()))
 
 
+#: what an item without a title is called, as alerts call it
+UNTITLED = "(untitled)"
+
+
 def digest_payload(
     grouped: dict[str, list[StoryLine]], *, title: str, top_n: int = TOP_N
 ) -> dict[str, Any]:
@@ -114,7 +118,8 @@ def digest_payload(
                 "topic": topic,
                 "items": [
                     {
-                        "title": s.title,
+                        # every renderer and the --dry-run table show it as alerts do
+                        "title": s.title or UNTITLED,
                         "link": s.link,
                         "feed": s.sources[0],
                         "published_at": s.published_at.isoformat(),
