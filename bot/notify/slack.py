@@ -16,7 +16,13 @@ which knows the delivery's history. Errors are mapped at this boundary:
     channel_not_found, not_in_channel, …   DeliveryError(permanent=True)
     msg_too_long, invalid_blocks, …        RejectedMessage
     timeout, connection cut                UncertainDelivery
+    HTTP 2xx that is not Slack's answer    UncertainDelivery
     5xx, other errors                      DeliveryError
+
+An answer that is not Slack's JSON (a proxy's HTML page, an empty or cut
+body) is transient whatever its status: only Slack's own error codes pause a
+channel or refuse a message. After a 2xx we cannot tell whether the message
+was posted, so the retry looks for it first.
 """
 
 from __future__ import annotations
@@ -113,7 +119,10 @@ class SlackNotifier:
             raise DeliveryError(f"cannot connect to Slack: {e.os_error}") from e
         except aiohttp.ClientError as e:
             raise UncertainDelivery(f"connection to Slack failed: {type(e).__name__}") from e
-        return str(response["ts"])
+        ts = response.get("ts")
+        if not ts:  # "ok" but no ts: posted, most likely; the retry will find it
+            raise UncertainDelivery("Slack accepted the message but sent no ts")
+        return str(ts)
 
     async def _already_posted(self, message: OutgoingMessage, channel: str) -> dict[str, str]:
         """Delivery id → ts of our recent messages in the channel (or thread); {} if unknown."""
@@ -147,11 +156,15 @@ def _part_id(delivery_id: str, index: int, total: int) -> str:
 
 def api_error(e: SlackApiError) -> DeliveryError:
     """Map a Slack API error response to the DeliveryError the sender understands."""
-    status = e.response.status_code
-    data = e.response.data if isinstance(e.response.data, dict) else {}
-    code = str(data.get("error") or f"HTTP {status}")
+    # slack_sdk hands over an AsyncSlackResponse, or the raw aiohttp ClientResponse
+    # (`status`, no `data`) when a JSON content type came with a body it could not parse.
+    response: Any = e.response
+    status = int(getattr(response, "status_code", None) or getattr(response, "status", 0) or 0)
+    data = getattr(response, "data", None)
+    error = data.get("error") if isinstance(data, dict) else None
+    code = str(error or f"HTTP {status}")
     if status == 429 or code == "ratelimited":
-        headers = {k.lower(): v for k, v in (e.response.headers or {}).items()}
+        headers = {k.lower(): v for k, v in (getattr(response, "headers", None) or {}).items()}
         value = headers.get("retry-after")
         retry_after = _seconds(value[0] if isinstance(value, list) else value)
         return DeliveryError(
@@ -161,7 +174,17 @@ def api_error(e: SlackApiError) -> DeliveryError:
         return DeliveryError(code, permanent=True)
     if code in REJECTED:
         return RejectedMessage(f"Slack refused the message: {code}")
+    if error is None and 200 <= status < 300:
+        return UncertainDelivery(f"Slack answered HTTP {status} with {_describe(response)}")
     return DeliveryError(f"Slack error: {code}")
+
+
+def _describe(response: object) -> str:
+    """What a 2xx body without Slack's answer in it was, for the one-line error."""
+    if not hasattr(response, "data"):
+        return "a body that is not JSON"
+    data = getattr(response, "data", None)
+    return "an empty answer" if data in (None, "", b"", {}) else "JSON that is not Slack's answer"
 
 
 def _seconds(value: object) -> float:

@@ -11,7 +11,11 @@ its own error faults (`platform_fault`). Faults common to both platforms:
 * `hang`: never answer (until the server closes), to exercise client timeouts;
 * `reset`: drop the connection before accepting the message;
 * `reset_after_accept`: record the message as delivered, then drop the
-  connection, the case where a retry makes a duplicate (RELIABILITY B7, B11).
+  connection, the case where a retry makes a duplicate (RELIABILITY B7, B11);
+* `bad_answer`: an answer that is not the platform's JSON, as a proxy or a
+  broken gateway gives: `body` (default `{not json`) with `status` (200) and
+  `content_type` (application/json); with `after_accept` the message is
+  recorded first.
 """
 
 from __future__ import annotations
@@ -112,6 +116,10 @@ class FakeServer:
             assert request.transport is not None
             request.transport.abort()
             raise asyncio.CancelledError  # the connection is gone; answer nothing
+        if fault.kind == "bad_answer":
+            if fault.options.get("after_accept"):
+                await handler(params)
+            return _bad_answer(fault)
         return self.platform_fault(fault)
 
     async def _slow(
@@ -203,6 +211,14 @@ class FakeServer:
 
     async def _messages_handler(self, request: web.Request) -> web.Response:
         return web.json_response(self.messages)
+
+
+def _bad_answer(fault: Fault) -> web.Response:
+    return web.Response(
+        status=int(fault.options.get("status", 200)),
+        body=str(fault.options.get("body", "{not json")).encode(),
+        content_type=str(fault.options.get("content_type", "application/json")),
+    )
 
 
 def _response(answer: web.StreamResponse | dict[str, Any]) -> web.StreamResponse:

@@ -6,7 +6,8 @@ Faults for `.inject(method, fault, times=1, **options)`:
 
 * `ratelimited`: HTTP 429 with `Retry-After: <retry_after>` (default 3);
 * `server_error`: HTTP 500 with an HTML body;
-* `slow`, `hang`, `reset`, `reset_after_accept`: see tests/fakes/_server.py;
+* `slow`, `hang`, `reset`, `reset_after_accept`, `bad_answer`: see
+  tests/fakes/_server.py;
 * anything else, e.g. `channel_not_found`, `not_in_channel`, `is_archived`,
   `msg_too_long`: HTTP 200 `{"ok": false, "error": <fault>}`.
 """

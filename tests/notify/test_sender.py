@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -170,6 +171,52 @@ async def test_server_errors_retry_with_exponential_backoff(bot: Bot) -> None:
     bot.clock.now = second.due_at
     assert (await bot.drain()).sent == 1
     assert len(bot.slack.messages) == 1
+
+
+BAD_ANSWERS = [
+    pytest.param({}, id="200-not-json"),  # application/json, body "{not json"
+    pytest.param({"body": ""}, id="200-empty"),
+    pytest.param(
+        {
+            "status": 502,
+            "body": "<html>\n<h1>Bad Gateway</h1>\n</html>",
+            "content_type": "text/html",
+        },
+        id="html-502",
+    ),
+]
+
+
+@pytest.mark.parametrize("platform", ["slack"])
+@pytest.mark.parametrize("answer", BAD_ANSWERS)
+async def test_an_unreadable_answer_backs_off_quietly_and_is_delivered_once(
+    bot: Bot, platform: str, answer: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    channel_id, fake, method = {
+        "slack": ("slack:C1", bot.slack, "chat.postMessage"),
+        "telegram": ("telegram:-1001", bot.tg, "sendMessage"),
+    }[platform]
+    bot.channels(ChannelSpec(id=channel_id))
+    bot.alert(channel_id, 1)
+    fake.inject(method, "bad_answer", **answer)
+    start = bot.clock()
+    assert (await bot.drain()).retried == 1
+    row = bot.rows()[f"alert:{channel_id}:1"]
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert start + timedelta(seconds=15) <= row.due_at <= start + timedelta(seconds=30)
+    error = row.last_error or ""
+    assert "internal error" not in error and "\n" not in error and "<html>" not in error
+    assert not [r.getMessage() for r in caplog.records if r.exc_info]  # no traceback
+    assert not [r for r in caplog.records if "\n" in r.getMessage() + str(r.__dict__.get("error"))]
+    bot.clock.now = row.due_at - timedelta(seconds=1)
+    assert (await bot.drain()).sent == 0
+    bot.clock.now = row.due_at
+    assert (await bot.drain()).sent == 1
+    bot.clock.advance(hours=1)
+    assert (await bot.drain()).sent == 0
+    assert len(fake.messages) == 1
+    assert bot.rows()[f"alert:{channel_id}:1"].status == "sent"
 
 
 def test_backoff_doubles_with_jitter_and_is_capped() -> None:

@@ -136,3 +136,47 @@ async def test_each_message_waits_for_the_pacer(slack_api: FakeSlackAPI) -> None
         await slack.send(message())
     assert clock.sleeps == [1.0, 1.0]
     assert len(slack_api.messages) == 3
+
+
+def html(status: int, text: str) -> dict[str, object]:
+    """A gateway's error page, not Slack's JSON."""
+    return {
+        "status": status,
+        "body": f"<html>\n<h1>{text}</h1>\n</html>",
+        "content_type": "text/html",
+    }
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        ({}, UncertainDelivery),  # 200, application/json, "{not json"
+        ({"body": ""}, UncertainDelivery),
+        ({"body": "[]"}, UncertainDelivery),
+        ({"body": '{"ok": true}'}, UncertainDelivery),  # posted, but no ts to keep
+        (html(502, "Bad Gateway"), DeliveryError),
+        ({"status": 502, "body": ""}, DeliveryError),
+        (html(403, "Forbidden"), DeliveryError),  # a proxy's, not Slack's: no pause
+    ],
+)  # fmt: skip
+async def test_an_answer_that_is_not_slacks_is_transient(
+    slack_api: FakeSlackAPI, answer: dict[str, object], kind: type[DeliveryError]
+) -> None:
+    slack_api.inject("chat.postMessage", "bad_answer", **answer)
+    with pytest.raises(DeliveryError) as caught:
+        await notifier(slack_api).send(message())
+    assert type(caught.value) is kind
+    assert not caught.value.permanent and caught.value.retry_after is None
+    assert "\n" not in str(caught.value) and "<html>" not in str(caught.value)
+
+
+async def test_an_unreadable_200_after_posting_is_not_posted_again(
+    slack_api: FakeSlackAPI,
+) -> None:
+    slack_api.inject("chat.postMessage", "bad_answer", after_accept=True)
+    slack = notifier(slack_api)
+    with pytest.raises(UncertainDelivery):
+        await slack.send(message())
+    receipt = await slack.send(message(maybe_sent=True))
+    assert len(slack_api.messages) == 1
+    assert receipt.message_id == slack_api.messages[0]["ts"]
