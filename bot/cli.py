@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -147,18 +148,36 @@ def upgrade(state: State) -> None:
     out.print(f"database is up to date ({_safe_url(database.url)})")
 
 
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
+    """A duration option's value, or a usage error saying what to write (exit 2)."""
+    from bot.config import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+
+
 @cli.command()
-@click.option("--grace", default="10m", show_default=True, help="How late a feed may be.")
+@click.option(
+    "--grace",
+    default="10m",
+    show_default=True,
+    callback=_duration,
+    help="How late a feed may be.",
+)
 @pass_state
-def health(state: State, grace: str) -> None:
+def health(state: State, grace: timedelta) -> None:
     """Exit 0 while the database answers and no feed is overdue by more than GRACE."""
     from datetime import UTC, datetime
 
-    from bot.config import format_duration, parse_duration
+    from bot.config import format_duration
     from bot.store import feeds as feed_store
     from bot.store.db import Database
 
-    limit = parse_duration(grace)
+    limit = grace
     database = Database(state.config.database_url)
     with database.read() as session:
         late = feed_store.most_overdue(session, datetime.now(UTC))
@@ -426,14 +445,16 @@ def evaluate_topics(state: State, labelled_file: Path) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Print the digest here; send and record nothing.")
 @click.option(
-    "--since", default=None, help="Cover this much time (default: since the last digest)."
+    "--since",
+    default=None,
+    callback=_duration,
+    help="Cover this much time, e.g. 2d (default: since the last digest).",
 )
 @pass_state
-def digest(state: State, channel_id: str, dry_run: bool, since: str | None) -> None:
+def digest(state: State, channel_id: str, dry_run: bool, since: timedelta | None) -> None:
     """Build a channel's digest now: preview it (--dry-run) or send it."""
     from datetime import UTC, datetime
 
-    from bot.config import parse_duration
     from bot.notify.digest import FIRST_DIGEST_SPAN, build_digest, digest_preview_rows
     from bot.store import outbox
     from bot.store.schema import Channel
@@ -446,8 +467,8 @@ def digest(state: State, channel_id: str, dry_run: bool, since: str | None) -> N
             known = ", ".join(c.id for c in state.config.channels())
             raise click.ClickException(f"no channel {channel_id} (configured: {known})")
         start = (
-            now - parse_duration(since)
-            if since
+            now - since
+            if since is not None
             else (channel.last_digest_at or now - FIRST_DIGEST_SPAN)
         )
         payload = build_digest(session, channel_id, since=start, until=now)

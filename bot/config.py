@@ -42,21 +42,58 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+class DurationRangeError(ValueError):
+    """A well-written duration that is negative or longer than `MAX_DURATION`."""
+
+    def __init__(self, message: str, *, too_long: bool) -> None:
+        super().__init__(message)
+        self.too_long = too_long
+
+
+#: the longest duration accepted: anything longer is a typo, and adding it to a date
+#: could leave datetime's range (OverflowError), e.g. when scheduling the next poll
+MAX_DURATION = timedelta(days=3650)
+
+
 def parse_duration(value: object) -> timedelta:
-    """Read `90s`, `5m`, `1h30m`, `2d` (or a number of seconds) as a timedelta."""
+    """Read `90s`, `5m`, `1h30m`, `2d` (or a number of seconds) as a timedelta.
+
+    Refuses negative durations and any above `MAX_DURATION` with a ValueError saying
+    what to write instead.
+    """
     if isinstance(value, timedelta):
-        return value
+        return _bounded(value.total_seconds(), value)
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration; write 5m")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"{value!r} is negative; a duration is 0 or more")
-        return timedelta(seconds=value)
+        return _bounded(value, value)
     text = str(value).strip().lower().replace(" ", "")
+    if text.startswith("-") and _DURATION_PART.sub("", text[1:]) == "" and text[1:]:
+        raise DurationRangeError(
+            f"{str(value)!r} is negative; a duration is 0 or more, e.g. 5m", too_long=False
+        )
     if text and _DURATION_PART.sub("", text) == "":
         total = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
-        return timedelta(seconds=total)
+        return _bounded(total, value)
     raise ValueError(f"{str(value)!r} is not a duration; write 5m, 2h or 1d")
+
+
+def _bounded(seconds: float, shown: object) -> timedelta:
+    """`seconds` as a timedelta, or a ValueError when negative, not finite or over the bound."""
+    text = str(shown)
+    if isinstance(shown, timedelta):
+        text = format_duration(shown) if seconds >= 0 else f"{seconds:g}s"
+    if seconds != seconds:  # NaN
+        raise ValueError(f"{text!r} is not a duration; write 5m, 2h or 1d")
+    if seconds < 0:
+        raise DurationRangeError(
+            f"{text!r} is negative; a duration is 0 or more, e.g. 5m", too_long=False
+        )
+    if seconds > MAX_DURATION.total_seconds():
+        raise DurationRangeError(
+            f"{text!r} is longer than 10 years (3650d); write at most 3650d", too_long=True
+        )
+    return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:

@@ -112,6 +112,31 @@ def test_backtest_on_a_missing_file_exits_2_without_a_traceback(tmp_path: Path) 
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (("digest", "--dry-run", "--since", "garbage"), "'garbage' is not a duration"),
+        (("digest", "--dry-run", "--since", "-5m"), "'-5m' is negative"),
+        (("digest", "--dry-run", "--since", "999999999d"), "'999999999d' is longer than 10 years"),
+        (
+            ("digest", "--dry-run", "--since", "99999999999999999999s"),
+            "'99999999999999999999s' is longer",
+        ),
+        (("health", "--grace", "garbage"), "'garbage' is not a duration"),
+        (("health", "--grace", "-1m"), "'-1m' is negative"),
+    ],
+)
+def test_a_bad_duration_option_is_a_usage_error(
+    tmp_path: Path, args: tuple[str, ...], problem: str
+) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text("settings:\n  data_dir: state\n")
+    result = skywatch("--config", str(config), *args)
+    assert result.returncode == 2, result.stderr
+    assert f"Invalid value for '{args[-2]}': {problem}" in result.stderr
+    assert "bug" not in result.stderr and "Traceback" not in result.stderr
+
+
 # -- channel list / resume ------------------------------------------------------------------
 
 PAUSED, RUNNING = "slack:C0GONE", "telegram:-1001234"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.config import format_duration, load_config, parse_duration
+from bot.config import MAX_DURATION, format_duration, load_config, parse_duration
 from bot.errors import ConfigError
 
 from .conftest import REPO
@@ -46,6 +47,41 @@ def test_durations_parse(text: object, seconds: float) -> None:
 def test_bad_durations_are_refused_with_a_hint(text: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("-5m", "'-5m' is negative; a duration is 0 or more, e.g. 5m"),
+        (-3, "'-3' is negative"),
+        ("999999999d", "'999999999d' is longer than 10 years (3650d); write at most 3650d"),
+        ("99999999999999999999s", "is longer than 10 years"),
+        (10**30, "is longer than 10 years"),
+        (float("inf"), "is longer than 10 years"),
+        (float("nan"), "is not a duration"),
+    ],
+)
+def test_negative_and_absurd_durations_are_refused_with_the_bound(
+    value: object, problem: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        parse_duration(value)
+
+
+def test_ten_years_is_the_longest_duration() -> None:
+    assert parse_duration("3650d") == MAX_DURATION == timedelta(days=3650)
+    with pytest.raises(ValueError, match="longer than 10 years"):
+        parse_duration("3650d1s")
+
+
+@pytest.mark.parametrize("key", ["poll_interval", "max_interval"])
+def test_an_absurd_interval_is_a_located_config_error(tmp_path: Path, key: str) -> None:
+    # It used to load, and then every poll crashed in next_check_at (date out of range).
+    path = write(tmp_path, f"settings:\n  {key}: 999999999d\n")
+    assert error_of(path) == (
+        f"{path}:2: settings.{key}: '999999999d' is longer than 10 years (3650d); "
+        "write at most 3650d"
+    )
 
 
 def test_format_duration_round_trips() -> None:

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from bot.chat import views
 from bot.chat.replies import Line, Reply, Span, line, usage_reply
-from bot.config import format_duration, parse_duration
+from bot.config import DurationRangeError, format_duration, parse_duration
 from bot.errors import BlockedAddressError, BotError, FetchError, ParseError
 from bot.match.spec import TopicSpec
 from bot.store import feeds as feed_store
@@ -243,6 +243,8 @@ class Commands:
                 pass
         try:
             return self.clock() - parse_duration(value)
+        except DurationRangeError as e:
+            raise UsageError("search", f"since:{value}: {e}") from None
         except ValueError:
             raise UsageError(
                 "search", f"since:{value} is neither a duration (2d, 6h) nor a date (2026-11-01)"
@@ -397,6 +399,11 @@ class Commands:
             )
         try:
             length = parse_duration(args[0])
+        except DurationRangeError as e:
+            problem = f"At most {format_duration(MAX_MUTE)}."
+            if not e.too_long:
+                problem = f"{args[0]} is negative; write e.g. 30m, 2h or 1d."
+            raise UsageError("mute", problem) from None
         except ValueError:
             raise UsageError(
                 "mute", f"{args[0]} is not a duration; write e.g. 30m, 2h or 1d."
