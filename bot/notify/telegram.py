@@ -14,7 +14,14 @@ at this boundary:
     Forbidden, chat/topic not found, …     DeliveryError(permanent=True)
     other BadRequest                       RejectedMessage
     TimedOut, connection cut               UncertainDelivery
+    HTTP 2xx that is not the Bot API's     UncertainDelivery
     5xx, other errors                      DeliveryError
+
+An answer that is not the Bot API's JSON (a gateway's HTML page, an empty or
+cut body) is transient whatever its status: only Telegram's own answers pause
+a channel or refuse a message. PTB would log such a body with a full
+traceback, and fail on a 2xx one outside its error types; `_Request` turns
+both into a plain TelegramError.
 
 httpx logs every request URL at INFO, and Bot API URLs contain the token
 (RELIABILITY D6), so its logger is capped at WARNING here.
@@ -23,8 +30,10 @@ httpx logs every request URL at INFO, and Bot API URLs contain the token
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import warnings
+from typing import Any
 
 from telegram import Bot, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
@@ -62,6 +71,39 @@ class _EntitiesRejected(Exception):
     """Telegram could not parse our HTML; resend as plain text."""
 
 
+class _UnreadableAnswer(TelegramError):
+    """The answer was not the Bot API's JSON: a gateway's page, an empty or cut body."""
+
+
+class _Request(HTTPXRequest):
+    """HTTPXRequest that reports an answer that is not the Bot API's as _UnreadableAnswer.
+
+    PTB's parser logs such a body with a full traceback, and a 2xx one that is
+    not `{"result": …}` fails in PTB with KeyError or TypeError instead.
+    """
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        code, payload = await super().do_request(*args, **kwargs)
+        if 200 <= code <= 299 and "result" not in _json_object(payload):
+            raise _UnreadableAnswer(f"HTTP {code} with no Bot API result")
+        return code, payload
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict[str, Any]:
+        if data := _json_object(payload):
+            return data
+        raise _UnreadableAnswer("not the Bot API's JSON")
+
+
+def _json_object(payload: bytes) -> dict[str, Any]:
+    """The payload's JSON object; {} for anything else."""
+    try:
+        data = json.loads(payload.decode("utf-8", "replace"))
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class TelegramNotifier:
     """Sends outbox deliveries to Telegram chats (`telegram:-100…[/topic]`, `telegram:@name`)."""
 
@@ -76,7 +118,7 @@ class TelegramNotifier:
         pacer: Pacer | None = None,
         timeout: float = 30.0,
     ) -> None:
-        request = HTTPXRequest(
+        request = _Request(
             connection_pool_size=8,
             connect_timeout=timeout,
             read_timeout=timeout,
@@ -135,7 +177,10 @@ class TelegramNotifier:
             )
         except TelegramError as e:
             raise telegram_error(e) from e
-        return str(sent.message_id)
+        message_id = getattr(sent, "message_id", None)  # a result that is not a Message
+        if message_id is None:
+            raise UncertainDelivery("Telegram accepted the message but sent no message id")
+        return str(message_id)
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
@@ -145,6 +190,13 @@ class TelegramNotifier:
 
 def telegram_error(e: TelegramError) -> Exception:
     """Map a python-telegram-bot error to the DeliveryError the sender understands."""
+    if isinstance(e, _UnreadableAnswer):  # a 2xx: the message may have been sent
+        return UncertainDelivery(f"Telegram answered {e.message}")
+    if isinstance(e.__cause__, _UnreadableAnswer):
+        # An error status with someone else's body (PTB chains the parse failure):
+        # not Telegram's verdict on the chat or the message, so retry later.
+        status = e.message.split(". Parsing the server response", 1)[0]
+        return DeliveryError(f"Telegram unavailable: {status}")
     if isinstance(e, RetryAfter):
         return DeliveryError(f"Telegram flood control: {e}", retry_after=_retry_seconds(e))
     if isinstance(e, ChatMigrated):

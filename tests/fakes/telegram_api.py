@@ -11,7 +11,8 @@ API does (`{"ok": false, "error_code", "description", "parameters"}`):
 * `chat_not_found`: 400 "Bad Request: chat not found";
 * `migrate`: 400 with `parameters.migrate_to_chat_id` (option migrate_to);
 * `server_error`: 500;
-* `slow`, `hang`, `reset`, `reset_after_accept`: see tests/fakes/_server.py.
+* `slow`, `hang`, `reset`, `reset_after_accept`, `bad_answer`: see
+  tests/fakes/_server.py.
 
 Chats listed in `.migrated` ({old id: new id}) always answer with the migration error.
 """

@@ -187,7 +187,7 @@ BAD_ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize("platform", ["slack"])
+@pytest.mark.parametrize("platform", ["slack", "telegram"])
 @pytest.mark.parametrize("answer", BAD_ANSWERS)
 async def test_an_unreadable_answer_backs_off_quietly_and_is_delivered_once(
     bot: Bot, platform: str, answer: dict[str, Any], caplog: pytest.LogCaptureFixture

@@ -172,3 +172,45 @@ async def test_the_token_never_reaches_the_logs(
 )
 def test_bot_base_url(given: str | None, expected: str) -> None:
     assert bot_base_url(given) == expected
+
+
+def html(status: int, text: str) -> dict[str, object]:
+    """A gateway's error page, not the Bot API's JSON."""
+    return {
+        "status": status,
+        "body": f"<html>\n<h1>{text}</h1>\n</html>",
+        "content_type": "text/html",
+    }
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        ({}, UncertainDelivery),  # 200, application/json, "{not json"
+        ({"body": ""}, UncertainDelivery),
+        ({"body": "[]"}, UncertainDelivery),
+        ({"body": '{"ok": true}'}, UncertainDelivery),
+        ({"body": '{"ok": true, "result": true}'}, UncertainDelivery),  # no message id
+        (html(502, "Bad Gateway"), DeliveryError),
+        ({"status": 502, "body": ""}, DeliveryError),
+        (html(400, "Bad Request"), DeliveryError),  # a proxy's, not Telegram's: not refused
+        (html(403, "Forbidden"), DeliveryError),  # nor a reason to pause the chat
+    ],
+)
+async def test_an_answer_that_is_not_the_bot_apis_is_transient_and_quiet(
+    telegram: TelegramNotifier,
+    telegram_api: FakeTelegramAPI,
+    caplog: pytest.LogCaptureFixture,
+    answer: dict[str, object],
+    kind: type[DeliveryError],
+) -> None:
+    caplog.set_level(logging.INFO)
+    telegram_api.inject("sendMessage", "bad_answer", **answer)
+    with pytest.raises(DeliveryError) as caught:
+        await telegram.send(message())
+    assert type(caught.value) is kind
+    assert not caught.value.permanent and caught.value.retry_after is None
+    assert "\n" not in str(caught.value) and "<html>" not in str(caught.value)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    await telegram.send(message())  # the next good answer goes through
+    assert len(telegram_api.messages) == 1
