@@ -292,8 +292,13 @@ def normalize_text(value: str | None, *, keep_lines: bool = False) -> str:
 
 
 def normalize_title(value: str | None) -> str | None:
-    """A feed's own title, normalized as its items' titles are; None when empty."""
-    return normalize_text(value) or None
+    """A feed's own title, as plain text (the parsers decode it), on one line and without
+    control characters; None when empty."""
+    if not value:
+        return None
+    if not value.isprintable():  # control characters, or whitespace but the space
+        value = value.translate(_INVISIBLE)
+    return " ".join(value.split()) or None
 
 
 def html_to_text(value: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.errors import NotAFeedError
+from bot.errors import BlockedAddressError, FetchError, NotAFeedError
 from bot.feeds.normalize import normalize_title
 from bot.types import Fetched, ParsedFeed
 
@@ -45,7 +45,12 @@ async def probe_feed(fetcher: UrlFetcher, url: str) -> ProbedFeed:
                 f"{url} is a web page, not a feed, and it links to no feed", ()
             ) from None
         link = e.feed_links[0]
-    fetched = await fetcher.fetch_url(link)
+    try:
+        fetched = await fetcher.fetch_url(link)
+    except BlockedAddressError:
+        raise  # says which address it refused
+    except FetchError as e:  # else "HTTP 404 Not Found" would seem to be about `url`
+        raise FetchError(f"{url} links to the feed {link}, which failed: {e}") from e
     return ProbedFeed(fetched.url, _parse(fetched))
 
 

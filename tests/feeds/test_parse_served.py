@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from bot.errors import NotAFeedError
+from bot.errors import FetchError, NotAFeedError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse_pool import ParserPool
 from bot.feeds.probe import probe_feed
@@ -46,6 +46,7 @@ SITE_PAGE = b"""<!doctype html><html><head><title>Site</title>
 <link rel="alternate" type="application/rss+xml" title="News" href="/feeds/news.xml">
 </head><body><p>Welcome</p></body></html>"""
 PLAIN_PAGE = b"<!doctype html><html><head><title>Plain</title></head><body>hi</body></html>"
+DEAD_LINK_PAGE = SITE_PAGE.replace(b"/feeds/news.xml", b"/feeds/gone.xml")
 
 
 class Site:
@@ -64,6 +65,7 @@ class Site:
         app.router.add_get("/bare/{name}", self._bare)
         app.router.add_get("/site", self._page(SITE_PAGE))
         app.router.add_get("/plain", self._page(PLAIN_PAGE))
+        app.router.add_get("/dead-link", self._page(DEAD_LINK_PAGE))
         app.router.add_get("/feeds/news.xml", self._news)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -151,6 +153,15 @@ async def test_a_page_without_feeds_is_not_a_feed(site: Site, fetcher: Fetcher) 
     assert (
         str(caught.value)
         == f"{site.url('/plain')} is a web page, not a feed, and it links to no feed"
+    )
+
+
+async def test_a_page_whose_feed_fails_names_the_feed(site: Site, fetcher: Fetcher) -> None:
+    with pytest.raises(FetchError) as caught:
+        await probe_feed(fetcher, site.url("/dead-link"))
+    assert str(caught.value) == (
+        f"{site.url('/dead-link')} links to the feed {site.url('/feeds/gone.xml')},"
+        " which failed: HTTP 404 Not Found"
     )
 
 
