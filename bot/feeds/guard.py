@@ -213,6 +213,10 @@ def check_url(
     scheme = parsed.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
         shown = f"{scheme}: URLs" if scheme else "URLs without a scheme"
+        if parsed.raw_path[:1].isdigit() and not parsed.raw_host:
+            # "127.0.0.1:8080/feed", "localhost:8080/feed": a host and its port, read as a
+            # scheme and a path; "127.0.0.1: URLs are not feeds" would puzzle
+            shown = "URLs without a scheme"
         raise BlockedAddressError(f"refused: {shown} are not feeds; only http:// and https://")
     if parsed.user is not None or parsed.password is not None:
         raise BlockedAddressError(

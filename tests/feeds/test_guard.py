@@ -160,6 +160,8 @@ REFUSED_URLS = {
     "data": ("data:text/xml,<rss/>", "data: URLs"),
     "javascript": ("javascript:alert(1)", "javascript: URLs"),
     "no scheme": ("/etc/passwd", "without a scheme"),
+    "host and port, no scheme": ("127.0.0.1:8080/feed", "without a scheme"),
+    "name and port, no scheme": ("localhost:8080/feed", "without a scheme"),
     "userinfo": ("http://user:pass@example.com/feed", "user name or password"),
     "user only": ("https://user@example.com/feed", "user name or password"),
     "no host": ("http:///feed", "no host"),
