@@ -137,6 +137,14 @@ def test_a_bad_duration_option_is_a_usage_error(
     assert "bug" not in result.stderr and "Traceback" not in result.stderr
 
 
+def test_removing_a_feed_by_a_huge_id_says_there_is_none(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text("settings:\n  data_dir: state\n")
+    result = skywatch("--config", str(config), "feeds", "remove", "99999999999999999999999")
+    assert result.returncode == 1
+    assert result.stderr == "error: no followed feed 99999999999999999999999\n"
+
+
 # -- channel list / resume ------------------------------------------------------------------
 
 PAUSED, RUNNING = "slack:C0GONE", "telegram:-1001234"

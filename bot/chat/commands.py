@@ -319,12 +319,13 @@ class Commands:
     # -- why ----------------------------------------------------------------------------
 
     async def cmd_why(self, ctx: CommandContext, args: list[str]) -> Reply:
-        if len(args) != 1 or not args[0].lstrip("#").isdigit():
+        number = args[0].lstrip("#") if len(args) == 1 else ""
+        item_id = item_store.row_id(number)
+        if item_id is None:
             raise UsageError("why")
-        item_id = int(args[0].lstrip("#"))
         item, explanations = await self._run(self._why, item_id)
         if item is None:
-            return Reply.text(f"There is no item #{item_id}.")
+            return Reply.text(f"There is no item #{number}.")
         return views.why_reply(item, explanations)
 
     def _why(self, item_id: int) -> tuple[item_store.StoredItem | None, list[dict[str, Any]]]:

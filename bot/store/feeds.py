@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from bot.config import FeedSpec
 from bot.errors import StoreError
 from bot.store.db import update_one_row, update_rows
+from bot.store.items import row_id
 from bot.store.schema import Feed
 from bot.types import FeedForUpdate
 
@@ -112,8 +113,8 @@ def remove_feed(session: Session, url_or_id: str) -> Feed:
     """Stop polling a feed for good (its items stay searchable), even while feeds.yaml
     lists it; raises StoreError when no polled feed has that URL or id."""
     query = select(Feed).where(Feed.url == url_or_id)
-    if url_or_id.isdigit():
-        query = select(Feed).where(Feed.id == int(url_or_id))
+    if (feed_id := row_id(url_or_id)) is not None:
+        query = select(Feed).where(Feed.id == feed_id)
     feed = session.scalar(query)
     if feed is None or feed.status not in POLLED:
         raise StoreError(f"no followed feed {url_or_id}")

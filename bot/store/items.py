@@ -247,7 +247,21 @@ def story_members(session: Session, since: datetime) -> list[StoryMember]:
     ]
 
 
+#: the largest row id SQLite and Postgres store; binding a larger one raises OverflowError
+MAX_ROW_ID = 2**63 - 1
+
+
+def row_id(text: str) -> int | None:
+    """`text` as a row id: None when it is not ASCII digits, 0 (no row) when it is too large."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    # the length test first: int() of thousands of digits is slow, then refused
+    return int(text) if len(text) <= 19 and int(text) <= MAX_ROW_ID else 0
+
+
 def get_item(session: Session, item_id: int) -> StoredItem | None:
+    if not 0 < item_id <= MAX_ROW_ID:
+        return None
     row = session.execute(
         select(ItemRow, Feed.name, Feed.title, Feed.url)
         .join(Feed, Feed.id == ItemRow.feed_id)
@@ -272,6 +286,8 @@ def get_item(session: Session, item_id: int) -> StoredItem | None:
 
 def explanations(session: Session, item_id: int) -> list[dict[str, Any]]:
     """The stored explanation of every topic an item matched, best score first."""
+    if not 0 < item_id <= MAX_ROW_ID:
+        return []
     rows = session.scalars(
         select(MatchRow).where(MatchRow.item_id == item_id).order_by(MatchRow.score.desc())
     )

@@ -291,6 +291,8 @@ async def test_why_explains_the_match(database: Database, commands: Commands) ->
     plain = store_item(database, "Unmatched item")
     assert "matched no topic" in (await run(commands, f"why {plain}")).plain()
     assert (await run(commands, "why 99999")).plain() == "There is no item #99999."
+    huge = "9999999999999999999999"  # beyond SQLite's integer: it overflowed
+    assert (await run(commands, f"why #{huge}")).plain() == f"There is no item #{huge}."
 
 
 # -- feeds --------------------------------------------------------------------------------
@@ -398,6 +400,9 @@ async def test_feeds_remove(database: Database, commands: Commands) -> None:
     assert reply.plain() == "Stopped polling Wire; its items stay searchable."
     missing = await run(commands, "feeds remove 4242", admin=True)
     assert missing.kind == "error" and "no followed feed 4242" in missing.plain()
+    huge = await run(commands, "feeds remove 9999999999999999999999", admin=True)
+    assert huge.kind == "error", huge.plain()
+    assert "no followed feed 9999999999999999999999" in huge.plain()
     assert (await run(commands, "feeds remove", admin=True)).kind == "usage"
 
 

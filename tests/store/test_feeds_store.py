@@ -201,3 +201,26 @@ def test_results_of_a_fetch_under_way_leave_a_removed_feed_removed(database: Dat
         assert feed_store.due_feeds(s, later + timedelta(days=1)) == []
     assert [health[first].status, health[second].status] == ["removed", "removed"]
     assert health[first].last_success_at is None and health[second].last_error is None
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["99999999999999999999999", "9223372036854775808", "²", "9" * 5000],
+    ids=["huge", "2**63", "superscript", "5000 digits"],
+)
+def test_removing_an_id_no_row_can_have_says_no_such_feed(database: Database, typed: str) -> None:
+    # SQLite's integer overflowed ("Python int too large") and int("²") failed.
+    with database.write() as s:
+        feed_store.add_feed(s, "https://a.example/f", NOW)
+        with pytest.raises(StoreError, match="no followed feed"):
+            feed_store.remove_feed(s, typed)
+
+
+def test_an_item_id_no_row_can_have_is_no_item(database: Database) -> None:
+    with database.read() as s:
+        for item_id in (2**63, 10**22):
+            assert item_store.get_item(s, item_id) is None
+            assert item_store.explanations(s, item_id) == []
+    assert item_store.row_id("12") == 12
+    assert item_store.row_id("9" * 22) == 0
+    assert item_store.row_id("12a") is None and item_store.row_id("²") is None
