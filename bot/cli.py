@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -405,19 +406,66 @@ def parse(state: State, source: str) -> None:
 @click.option(
     "--explain", is_flag=True, help="Add `why`: the terms, fields and score of each match."
 )
-@click.argument(
-    "input_file", metavar="[INPUT]", required=False, type=click.File("r", encoding="utf-8")
-)
+@click.argument("input_file", metavar="[INPUT]", required=False, type=click.File("rb"))
 @pass_state
 def match(state: State, explain: bool, input_file: Any) -> None:
-    """Add `topics` to JSON lines ({"title", "summary", "lang", "id"}) from INPUT or stdin."""
+    """Add `topics` to JSON lines ({"title", "summary", "lang", "id"}) from INPUT or stdin.
+
+    A line that is not UTF-8 or holds a lone surrogate (e.g. "\\ud800") gets an error
+    object naming it, {"line": N, "error": "line N: ..."}, and the others go on.
+    """
+    import io
+
     from bot.match.jsonl import match_stream
     from bot.match.topics import TopicMatcher
 
     matcher = TopicMatcher.compile(state.config.file.topics)
-    source = input_file or click.get_text_stream("stdin", encoding="utf-8")
-    for line in match_stream(matcher, source, explain=explain):
-        sys.stdout.write(line if line.endswith("\n") else line + "\n")
+    binary = input_file or click.get_binary_stream("stdin")
+    # surrogateescape: an undecodable byte becomes a lone surrogate in that line only
+    text = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape")
+    lines = _NumberedLines(text)
+    for doc in match_stream(matcher, lines, explain=explain):
+        # match_stream reads lazily: the document it yields is for the line read last
+        doc = _checked_output(doc, lines.number, lines.bad_byte)
+        sys.stdout.buffer.write(doc.encode("utf-8") + b"\n")
+    sys.stdout.buffer.flush()
+
+
+class _NumberedLines:
+    """The lines of a text stream, remembering the number of the last one read and its
+    first undecodable byte (a lone surrogate left by errors="surrogateescape")."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.number = 0
+        self.bad_byte: tuple[int, int] | None = None
+
+    def __iter__(self) -> Any:
+        for line in self._stream:
+            self.number += 1
+            self.bad_byte = _first_surrogate(line)
+            yield line
+
+
+def _first_surrogate(text: str) -> tuple[int, int] | None:
+    """(column, code point) of the first lone surrogate in `text`, or None."""
+    found = _SURROGATE.search(text)
+    return (found.start() + 1, ord(found.group())) if found else None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _checked_output(doc: str, number: int, bad_byte: tuple[int, int] | None) -> str:
+    """`doc`, or an error object for line `number` when its input or output is not text."""
+    if bad_byte is not None:
+        column, code = bad_byte
+        problem = f"not UTF-8 text (byte 0x{code - 0xDC00:02x} at column {column})"
+    elif (surrogate := _first_surrogate(doc)) is not None:
+        problem = f"holds a lone surrogate \\u{surrogate[1]:04x}, which is not text; remove it"
+    else:
+        return doc
+    return json.dumps({"line": number, "error": f"line {number}: {problem}"})
 
 
 @cli.command("eval")

@@ -224,3 +224,59 @@ def test_channel_list_before_the_first_run_says_why_it_is_empty(tmp_path: Path) 
     result = skywatch("--config", str(config), "channel", "list")
     assert result.returncode == 0, result.stderr
     assert "no channels yet" in result.stdout
+
+
+# -- match ----------------------------------------------------------------------------------
+
+
+def match_output(data: bytes, *args: str) -> tuple[int, list[dict[str, object]], str]:
+    """Run `skywatch match` on `data` (stdin); the exit code, JSON documents and stderr."""
+    import json
+    import os
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "match", *args],
+        cwd=REPO,
+        env=os.environ.copy(),
+        input=data,
+        capture_output=True,
+        timeout=60,
+    )
+    docs = [json.loads(line) for line in result.stdout.decode("utf-8").splitlines()]
+    return result.returncode, docs, result.stderr.decode("utf-8", "replace")
+
+
+LINES = (
+    b'{"title": "drone strike"}\n'
+    b'{"title": "\\ud800 x"}\n'  # valid JSON, but a lone surrogate is no text
+    b'\xff\xfe{"title": "a"}\n'
+    b"\n"
+    b'{"title": "caf\xc3\xa9"}\r\n'
+)
+
+
+@pytest.mark.parametrize("from_file", [False, True], ids=["stdin", "file"])
+def test_match_reports_lines_that_are_not_text_and_goes_on(tmp_path: Path, from_file: bool) -> None:
+    # A lone surrogate stopped the command (UnicodeEncodeError) and non-UTF-8 input
+    # ended in UnicodeDecodeError; either way the later lines were lost.
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(LINES)
+    code, docs, stderr = match_output(
+        b"" if from_file else LINES, *([str(path)] if from_file else [])
+    )
+    assert (code, stderr) == (0, "")
+    assert docs[0]["title"] == "drone strike" and docs[0]["topics"]
+    assert docs[1] == {
+        "line": 2,
+        "error": "line 2: holds a lone surrogate \\ud800, which is not text; remove it",
+    }
+    assert docs[2] == {"line": 3, "error": "line 3: not UTF-8 text (byte 0xff at column 1)"}
+    assert docs[3] == {"title": "café", "topics": []}
+    assert len(docs) == 4
+
+
+def test_match_on_random_bytes_says_which_lines_are_bad() -> None:
+    data = bytes(range(256)) * 3
+    code, docs, stderr = match_output(data)
+    assert code == 0 and "Traceback" not in stderr and "bug" not in stderr
+    assert docs and all(str(d["error"]).startswith(f"line {d['line']}: ") for d in docs)
