@@ -23,7 +23,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -93,29 +93,82 @@ class BacktestReport:
     misses: tuple[PairError, ...]
 
 
+class LabelledFileError(ValueError):
+    """A labelled file that cannot be read; the message names the file and the line."""
+
+
+#: the fields every labelled line has, all strings (summary is optional)
+_FIELDS = ("id", "group", "lang", "feed", "published_at", "title")
+
+
 def load_items(paths: Iterable[Path]) -> list[LabelledItem]:
-    """Read labelled items from .jsonl files, or from every .jsonl in a directory."""
+    """Read labelled items from .jsonl files, or from every .jsonl in a directory.
+
+    Raises LabelledFileError, naming the file and line, on the first bad line.
+    """
     items: list[LabelledItem] = []
     for path in paths:
         files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
         for file in files:
-            with file.open(encoding="utf-8") as f:
-                items.extend(_parse(line) for line in f if line.strip())
+            items.extend(_read_file(file))
     return items
+
+
+def _read_file(file: Path) -> list[LabelledItem]:
+    items = []
+    try:
+        with file.open("rb") as f:
+            for number, raw in enumerate(f, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                    if line.strip():
+                        items.append(_parse(line))
+                except (ValueError, UnicodeDecodeError) as e:
+                    raise LabelledFileError(f"{file}:{number}: {_problem(e)}") from None
+    except OSError as e:
+        raise LabelledFileError(f"{file}: cannot read: {e.strerror}") from None
+    return items
+
+
+def _problem(error: Exception) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return (
+            f"not UTF-8 text (byte 0x{error.object[error.start]:02x} at column {error.start + 1})"
+        )
+    if isinstance(error, json.JSONDecodeError):
+        return f"not valid JSON ({error.msg} at column {error.colno})"
+    return str(error)
 
 
 def _parse(line: str) -> LabelledItem:
     raw = json.loads(line)
-    published = datetime.fromisoformat(raw["published_at"].replace("Z", "+00:00"))
+    if not isinstance(raw, dict):
+        raise ValueError("expected a JSON object with " + ", ".join(_FIELDS))
+    if missing := [key for key in _FIELDS if key not in raw]:
+        raise ValueError(f"`{missing[0]}` is missing; every line needs " + ", ".join(_FIELDS))
+    for key in (*_FIELDS, "summary"):
+        if key in raw and not isinstance(raw[key], str):
+            raise ValueError(f"`{key}` must be a string")
     return LabelledItem(
         id=raw["id"],
         group=raw["group"],
         lang=raw["lang"],
         feed=raw["feed"],
-        published_at=published,
+        published_at=_published(raw["published_at"]),
         title=raw["title"],
         summary=raw.get("summary", ""),
     )
+
+
+def _published(text: str) -> datetime:
+    """An ISO 8601 time; one without a zone is UTC (items are compared with each other)."""
+    try:
+        published = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"`published_at` {text!r} is not an ISO 8601 time; write e.g. 2026-11-10T23:10:00Z"
+        ) from None
+    return published if published.tzinfo else published.replace(tzinfo=UTC)
 
 
 def predict(
@@ -315,6 +368,12 @@ def _title_only(items: Sequence[LabelledItem]) -> list[LabelledItem]:
     return [replace(i, summary="") for i in items]
 
 
+class _BadInput(click.ClickException):
+    """A labelled file that cannot be read: its message, exit 2 like other bad input."""
+
+    exit_code = 2
+
+
 @click.command("backtest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -332,7 +391,10 @@ def backtest_command(
     paths: tuple[Path, ...], mode: Mode, title_only: bool, sweep_lang: str | None
 ) -> None:
     """Print precision and recall of story clustering on labelled story groups (JSONL)."""
-    items = load_items(paths)
+    try:
+        items = load_items(paths)
+    except LabelledFileError as e:
+        raise _BadInput(str(e)) from None
     if title_only:
         items = _title_only(items)
     if sweep_lang:

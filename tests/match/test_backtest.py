@@ -174,6 +174,55 @@ def test_load_items_from_dir_and_file(tmp_path: Path) -> None:
     assert from_dir[0].summary == ""
 
 
+GOOD = (
+    '{"id": "a", "group": "g", "lang": "en", "feed": "F", '
+    '"published_at": "2026-11-10T23:10:00Z", "title": "T"}\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("second_line", "problem"),
+    [
+        pytest.param(
+            b'{"group": "g"}',
+            "`id` is missing; every line needs id, group, lang, feed, published_at, title",
+            id="no id",
+        ),
+        pytest.param(
+            GOOD.replace("2026-11-10T23:10:00Z", "yesterday").encode(),
+            "`published_at` 'yesterday' is not an ISO 8601 time; write e.g. 2026-11-10T23:10:00Z",
+            id="bad date",
+        ),
+        pytest.param(
+            GOOD.replace('"T"', "7").encode(), "`title` must be a string", id="title not text"
+        ),
+        pytest.param(b"hello", "not valid JSON (Expecting value at column 1)", id="not json"),
+        pytest.param(
+            b"[1, 2]",
+            "expected a JSON object with id, group, lang, feed, published_at, title",
+            id="not an object",
+        ),
+        pytest.param(b"\x00\xff\xfe binary", "not UTF-8 text (byte 0xff at column 2)", id="binary"),
+    ],
+)
+def test_a_bad_line_is_named_and_exits_2(tmp_path: Path, second_line: bytes, problem: str) -> None:
+    # These ended in KeyError, ValueError, JSONDecodeError or UnicodeDecodeError tracebacks.
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(GOOD.encode() + second_line + b"\n")
+    result = CliRunner().invoke(backtest_command, [str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.output == f"Error: {path}:2: {problem}\n"
+
+
+def test_a_time_without_a_zone_is_utc(tmp_path: Path) -> None:
+    # A naive time among zoned ones made the replay's sort fail (TypeError).
+    path = tmp_path / "x.jsonl"
+    path.write_text(GOOD + GOOD.replace('"a"', '"b"').replace("Z", ""), encoding="utf-8")
+    assert [i.published_at for i in load_items([path])] == [
+        datetime(2026, 11, 10, 23, 10, tzinfo=UTC)
+    ] * 2
+
+
 def test_render_shows_figures_and_errors() -> None:
     data = [make("a", "one", KYIV, "A", 0), make("b", "two", KYIV, "B", 10)]
     console = Console(record=True, width=200)
