@@ -455,38 +455,84 @@ def load_config(path: Path | str = DEFAULT_CONFIG, env: Mapping[str, str] | None
 
 
 def _load_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[str | int, ...], int]]:
-    """Parse YAML, keeping the line of every key and list entry for error messages."""
+    """Parse YAML, keeping the line of every key and list entry for error messages.
+
+    Refuses what PyYAML lets through: a key given twice in one mapping (it kept the
+    last silently) and an alias inside its own anchor (a loop no setting can hold).
+    """
+    loader = yaml.SafeLoader(text)
+    lines: dict[tuple[str | int, ...], int] = {}
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is not None:
+            _index_lines(node, (), lines, set(), set())
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}{line}: not valid YAML: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    except _YamlShapeError as e:
+        raise ConfigError(f"{path}:{e.line}: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a configuration") from None
+    finally:
+        loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: the file must be a mapping with feeds, topics and channels")
-    lines: dict[tuple[str | int, ...], int] = {}
-    if node is not None:
-        _index_lines(node, (), lines)
     return data, lines
 
 
+class _YamlShapeError(ValueError):
+    """Well-formed YAML that is no configuration: a repeated key, an alias loop."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
 def _index_lines(
-    node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[str | int, ...], int]
+    node: yaml.Node,
+    path: tuple[str | int, ...],
+    out: dict[tuple[str | int, ...], int],
+    inside: set[int],
+    done: set[int],
 ) -> None:
-    out[path] = node.start_mark.line + 1
+    """Record the line of `node` and everything under it; `inside` holds the nodes this
+    one is within (an alias to one of them is a loop), `done` those already indexed (an
+    alias to one is not walked again: aliases of aliases could take exponential time)."""
+    out.setdefault(path, node.start_mark.line + 1)
+    if id(node) in inside:
+        where = _format_loc(path) or "(top level)"
+        raise _YamlShapeError(
+            _nearest_line(path, out),
+            f"{where}: is an alias of an entry that contains it; YAML loops are not allowed",
+        )
+    if id(node) in done:
+        return
+    done.add(id(node))
+    inside.add(id(node))
     if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
         for key, value in node.value:
             child = (*path, str(key.value))
-            _index_lines(value, child, out)
-            out[child] = key.start_mark.line + 1
+            line = key.start_mark.line + 1
+            if isinstance(key, yaml.ScalarNode) and str(key.value) in first:
+                raise _YamlShapeError(
+                    line,
+                    f"{_format_loc(child)} is given twice (first on line {first[key.value]});"
+                    " keep one",
+                )
+            first[str(key.value)] = line
+            out[child] = line
+            _index_lines(value, child, out, inside, done)
     elif isinstance(node, yaml.SequenceNode):
         for i, value in enumerate(node.value):
-            _index_lines(value, (*path, i), out)
+            _index_lines(value, (*path, i), out, inside, done)
+    inside.discard(id(node))
 
 
 def _describe(path: Path, error: ValidationError, lines: dict[tuple[str | int, ...], int]) -> str:

@@ -162,6 +162,54 @@ def test_config_errors_are_located(tmp_path: Path, text: str, expected: str) -> 
     assert "Traceback" not in message
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "a: &x [*x]\n",
+            ":1: a[0]: is an alias of an entry that contains it; YAML loops are not allowed",
+            id="alias loop",  # RecursionError
+        ),
+        pytest.param(
+            "feeds:\n  - url: https://a.example/rss\nsettings:\n  poll_interval: 5m\nfeeds: []\n",
+            ":5: feeds is given twice (first on line 1); keep one",
+            id="top-level key twice",  # the first list was dropped silently
+        ),
+        pytest.param(
+            "settings:\n  poll_interval: 5m\n  poll_interval: 6m\n",
+            ":3: settings.poll_interval is given twice (first on line 2); keep one",
+            id="setting twice",
+        ),
+        pytest.param(
+            "a: " + "[" * 5000 + "]" * 5000 + "\n",
+            ": nested too deeply to be a configuration",
+            id="deep nesting",
+        ),
+    ],
+)
+def test_yaml_that_is_no_configuration_is_refused_with_its_line(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = write(tmp_path, text)
+    assert error_of(path) == f"{path}{expected}"
+
+
+def test_anchors_aliases_and_merge_keys_still_work(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "feeds:\n"
+        "  - &wire {url: https://a.example/rss, interval: 5m}\n"
+        "  - {<<: *wire, url: https://b.example/rss}\n"
+        "  - {url: https://c.example/rss, interval: 10m}\n",
+    )
+    feeds = load_config(path, env={}).file.feeds
+    assert [(f.url, f.interval) for f in feeds] == [
+        ("https://a.example/rss", timedelta(minutes=5)),
+        ("https://b.example/rss", timedelta(minutes=5)),
+        ("https://c.example/rss", timedelta(minutes=10)),
+    ]
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "no such file" in error_of(tmp_path / "nope.yaml")
 
