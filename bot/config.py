@@ -310,9 +310,13 @@ class Secrets(BaseModel):
                 return value
             if path := env.get(f"{name}_FILE"):
                 try:
-                    return Path(path).read_text().strip() or None
+                    return Path(path).read_text(encoding="utf-8").strip() or None
                 except OSError as e:
                     raise ConfigError(f"{name}_FILE: cannot read {path}: {e.strerror}") from None
+                except UnicodeDecodeError:
+                    raise ConfigError(
+                        f"{name}_FILE: {path} is not UTF-8 text; it should hold the secret alone"
+                    ) from None
             return None
 
         admins = get("SKYWATCH_ADMIN_USERS") or ""
@@ -380,13 +384,17 @@ class Config(BaseModel):
         return self.file.settings
 
     @property
+    def data_dir(self) -> Path:
+        """Where the SQLite database lives: SKYWATCH_DATA_DIR, else settings.data_dir,
+        relative to the configuration file."""
+        data_dir = Path(self.secrets.data_dir) if self.secrets.data_dir else self.settings.data_dir
+        return data_dir if data_dir.is_absolute() else self.path.parent / data_dir
+
+    @property
     def database_url(self) -> str:
         if self.secrets.database_url is not None:
             return self.secrets.database_url.get_secret_value()
-        data_dir = Path(self.secrets.data_dir) if self.secrets.data_dir else self.settings.data_dir
-        if not data_dir.is_absolute():
-            data_dir = self.path.parent / data_dir
-        return f"sqlite:///{data_dir / 'skywatch.db'}"
+        return f"sqlite:///{self.data_dir / 'skywatch.db'}"
 
     def channels(self) -> list[ChannelSpec]:
         """The configured channels, or the console alone when none is configured."""
@@ -449,9 +457,29 @@ def load_config(path: Path | str = DEFAULT_CONFIG, env: Mapping[str, str] | None
         file_config = FileConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_describe(path, e, lines)) from None
-    return Config(
+    config = Config(
         path=path, file=file_config, secrets=Secrets.from_env(os.environ if env is None else env)
     )
+    _check_data_dir(config, lines)
+    return config
+
+
+def _check_data_dir(config: Config, lines: dict[tuple[str | int, ...], int]) -> None:
+    """The data directory, when SQLite is used, must be a directory or creatable as one
+    (a file there ended in FileExistsError when the database was opened)."""
+    if config.secrets.database_url is not None:
+        return
+    if config.secrets.data_dir:
+        where = f"SKYWATCH_DATA_DIR: {config.secrets.data_dir!r}"
+    else:
+        line = _nearest_line(("settings", "data_dir"), lines)
+        where = f"{config.path}:{line}: settings.data_dir: '{config.settings.data_dir}'"
+    for place in (config.data_dir, *config.data_dir.parents):
+        if place.is_dir():
+            return
+        if place.exists():
+            problem = "is a file" if place == config.data_dir else f"is under {place}, a file"
+            raise ConfigError(f"{where} {problem}; name a directory (it is created when missing)")
 
 
 def _load_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[str | int, ...], int]]:

@@ -232,6 +232,38 @@ def test_secrets_come_from_env_and_files_and_are_masked(tmp_path: Path) -> None:
     assert "bot:***@db.example" in config.masked()["environment"]["database"]
 
 
+def test_a_secret_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    # It ended in UnicodeDecodeError.
+    token_file = tmp_path / "token"
+    token_file.write_bytes(b"\xff\xfe\x00x")
+    env = {"SLACK_BOT_TOKEN_FILE": str(token_file)}
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "feeds: []\n"), env=env)
+    assert str(info.value) == (
+        f"SLACK_BOT_TOKEN_FILE: {token_file} is not UTF-8 text; it should hold the secret alone"
+    )
+
+
+def test_a_data_dir_that_is_a_file_is_a_located_error(tmp_path: Path) -> None:
+    # Opening the database ended in FileExistsError (or NotADirectoryError below a file).
+    (tmp_path / "afile").write_text("")
+    path = write(tmp_path, "feeds: []\nsettings:\n  data_dir: afile\n")
+    assert error_of(path) == (
+        f"{path}:3: settings.data_dir: 'afile' is a file; name a directory"
+        " (it is created when missing)"
+    )
+    env = {"SKYWATCH_DATA_DIR": str(tmp_path / "afile" / "db")}
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "feeds: []\n"), env=env)
+    assert str(info.value) == (
+        f"SKYWATCH_DATA_DIR: '{tmp_path}/afile/db' is under {tmp_path}/afile, a file;"
+        " name a directory (it is created when missing)"
+    )
+    with_url = {**env, "DATABASE_URL": "postgresql+psycopg://db.example/skywatch"}
+    path = write(tmp_path, "settings:\n  data_dir: afile\n")
+    assert load_config(path, env=with_url).settings.data_dir == Path("afile")  # not used
+
+
 def test_sqlite_lives_in_the_data_dir_next_to_the_config(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "settings:\n  data_dir: state\n"), env={})
     assert config.database_url == f"sqlite:///{tmp_path / 'state' / 'skywatch.db'}"
