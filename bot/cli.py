@@ -503,17 +503,26 @@ def digest(state: State, channel_id: str, dry_run: bool, since: timedelta | None
     """Build a channel's digest now: preview it (--dry-run) or send it."""
     from datetime import UTC, datetime
 
+    from sqlalchemy import select, update
+
     from bot.notify.digest import FIRST_DIGEST_SPAN, build_digest, digest_preview_rows
     from bot.store import outbox
-    from bot.store.schema import Channel
+    from bot.store.schema import Channel, OutboxRow
 
     now = datetime.now(UTC)
     database = _database(state)
     with database.read() as session:
         channel = session.get(Channel, channel_id)
         if channel is None:
-            known = ", ".join(c.id for c in state.config.channels())
-            raise click.ClickException(f"no channel {channel_id} (configured: {known})")
+            configured = [c.id for c in state.config.channels()]
+            if channel_id in configured:
+                raise click.ClickException(
+                    f"{channel_id} is configured but not stored yet: `skywatch run` (or"
+                    " `skywatch run --once`) stores the channels when it starts"
+                )
+            raise click.ClickException(
+                f"no channel {channel_id} (configured: {', '.join(configured) or 'none'})"
+            )
         start = (
             now - since
             if since is not None
@@ -532,23 +541,67 @@ def digest(state: State, channel_id: str, dry_run: bool, since: timedelta | None
         out.print("nothing to send: no stories in that period")
         return
     with database.write() as session:
-        outbox.enqueue(
-            session,
-            channel_id=channel_id,
-            kind="digest",
-            dedup_key=f"digest:{channel_id}:manual:{now.isoformat()}",
-            payload=payload,
-            now=now,
-        )
+        waiting = _waiting_manual_digest(session, channel_id)
+        key = waiting or f"digest:{channel_id}:manual:{now.isoformat()}"
+        if waiting is not None:  # asked for again: due now, whatever its backoff said
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.dedup_key == key, OutboxRow.status == "pending")
+                .values(due_at=now)
+            )
+        else:
+            outbox.enqueue(
+                session,
+                channel_id=channel_id,
+                kind="digest",
+                dedup_key=key,
+                payload=payload,
+                now=now,
+            )
+    if waiting is not None:  # one that could not go out before: not a second copy
+        err.print(f"a digest for {channel_id} is still waiting to be sent; sending that one")
     asyncio.run(_send_now(state.config))
+    with database.read() as session:
+        row = session.scalar(select(OutboxRow).where(OutboxRow.dedup_key == key))
+        status, error = (row.status, row.last_error) if row is not None else ("gone", None)
+    if status == "sent":
+        out.print(f"sent the digest to {channel_id}")
+        return
+    reason = f": {error}" if error else ""
+    raise click.ClickException(
+        f"the digest for {channel_id} is not sent yet ({status}{reason}); it stays queued and"
+        " goes out at the next send (`skywatch run`)"
+    )
+
+
+#: outbox statuses of a message that has not gone out but still may
+_WAITING = ("pending", "sending", "held")
+
+
+def _waiting_manual_digest(session: Any, channel_id: str) -> str | None:
+    """The dedup key of a `skywatch digest` still waiting for this channel, if any."""
+    from sqlalchemy import select
+
+    from bot.store.schema import OutboxRow
+
+    key: str | None = session.scalar(
+        select(OutboxRow.dedup_key)
+        .where(
+            OutboxRow.channel_id == channel_id,
+            OutboxRow.kind == "digest",
+            OutboxRow.dedup_key.startswith(f"digest:{channel_id}:manual:"),
+            OutboxRow.status.in_(_WAITING),
+        )
+        .limit(1)
+    )
+    return key
 
 
 async def _send_now(config: Config) -> None:
     from bot.app import App
 
     async with App(config) as app:
-        summary = await app.send()
-    out.print(f"sent {summary.sent} message(s)")
+        await app.send()
 
 
 # -- channels -----------------------------------------------------------------------------
