@@ -209,8 +209,8 @@ class App:
             return enqueue_due_digests(session, self.clock())
 
     async def run_once(self) -> tuple[PollSummary, SendSummary]:
-        """Poll every feed now (whatever its schedule), index, queue due digests, deliver;
-        `run --once`."""
+        """Poll every healthy feed now (whatever its schedule; failing ones when their
+        backoff or Retry-After is over), index, queue due digests, deliver; `run --once`."""
         with self.db.write() as session:
             feed_store.make_all_due(session, self.clock())
         summary = await self.poll()

@@ -279,7 +279,7 @@ def feeds_add(state: State, url: str, name: str | None) -> None:
     found = asyncio.run(probe())
     with _database(state).write() as session:
         feed_store.add_feed(session, found.url, utcnow(), name=name or found.title, origin="cli")
-    out.print(f"added {found.title} ({found.url}): {len(found.parsed.items)} items now")
+    out.print(f"added {name or found.title} ({found.url}): {len(found.parsed.items)} items now")
 
 
 @feeds.command("remove")

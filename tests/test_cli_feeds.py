@@ -204,3 +204,9 @@ def test_control_characters_from_a_feed_reach_neither_the_terminal_nor_the_opml(
     exported = tmp_path / "export.opml"
     exported.write_text(ok(config, "feeds", "export"), encoding="utf-8")
     assert "imported 0 feeds" in ok(config, "feeds", "import", str(exported))
+
+
+def test_feeds_add_with_a_name_says_and_lists_that_name(tmp_path: Path, feed_url: str) -> None:
+    config = write_config(tmp_path)
+    assert ok(config, "feeds", "add", feed_url, "--name", "Wire").startswith("added Wire (")
+    assert statuses(config) == {"Wire": "active"}

@@ -350,7 +350,8 @@ class Commands:
         try:
             added = await self.add_feed(args[0])
         except BlockedAddressError as e:
-            return Reply.text(f"Refused: {e}", kind="refused")
+            # the guard's messages start "refused: …" already
+            return Reply.text(f"Refused: {str(e).removeprefix('refused: ')}", kind="refused")
         except FetchError as e:
             return Reply.text(f"Could not fetch it: {e}", kind="error")
         except ParseError as e:

@@ -307,8 +307,13 @@ def feed_health(session: Session) -> list[FeedHealth]:
 
 
 def make_all_due(session: Session, now: datetime) -> None:
-    """Mark every polled feed due now (for `run --once` and `poll now`)."""
-    session.execute(update(Feed).where(Feed.status.in_(POLLED)).values(next_check_at=now))
+    """Mark every healthy feed due now (for `run --once` and `poll now`).
+
+    A failing one keeps its time: its backoff, or the wait its server asked for
+    (Retry-After), which a second `run --once` a minute later must not break; it is
+    polled with the rest once that time has come.
+    """
+    session.execute(update(Feed).where(Feed.status == "active").values(next_check_at=now))
 
 
 def most_overdue(session: Session, now: datetime) -> timedelta | None:

@@ -224,3 +224,27 @@ def test_an_item_id_no_row_can_have_is_no_item(database: Database) -> None:
     assert item_store.row_id("12") == 12
     assert item_store.row_id("9" * 22) == 0
     assert item_store.row_id("12a") is None and item_store.row_id("²") is None
+
+
+def test_run_once_leaves_a_failing_feed_its_backoff_and_retry_after(database: Database) -> None:
+    """`make_all_due` (run --once) makes healthy feeds due now; a feed whose server asked
+    for an hour (429, Retry-After) keeps that hour, however often run --once runs."""
+    with database.write() as s:
+        feed_store.sync_feeds(s, specs("https://a.example/ok", "https://a.example/busy"), NOW)
+        ok_id, busy_id = (f.id for f in feed_store.due_feeds(s, NOW))
+        feed_store.record_success(s, ok_id, now=NOW, next_check_at=NOW + timedelta(hours=1))
+        feed_store.record_error(
+            s,
+            busy_id,
+            now=NOW,
+            error="HTTP 429 Too Many Requests; retry after 3600 s",
+            next_check_at=NOW + timedelta(hours=1),
+            permanent=False,
+            report_after=3,
+        )
+    later = NOW + timedelta(minutes=1)
+    with database.write() as s:
+        feed_store.make_all_due(s, later)
+    with database.read() as s:
+        assert [f.id for f in feed_store.due_feeds(s, later)] == [ok_id]
+        assert {f.id for f in feed_store.due_feeds(s, NOW + timedelta(hours=1))} == {ok_id, busy_id}
