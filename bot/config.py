@@ -192,6 +192,18 @@ class ChannelSpec(_Strict):
 
     _digest_at = field_validator("digest_at")(_check_hhmm)
 
+    @field_validator("digest_at", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: object) -> object:
+        # YAML reads an unquoted 12:30 as a number in base 60 (750); 08:00 stays text
+        if isinstance(value, int) and not isinstance(value, bool):
+            hours, minutes = divmod(value, 60)
+            raise ValueError(
+                f'write the time in quotes, e.g. "{hours:02d}:{minutes:02d}"; unquoted,'
+                f" YAML reads it as the number {value}"
+            )
+        return value
+
     @field_validator("quiet")
     @classmethod
     def _check_quiet(cls, value: str | None) -> str | None:

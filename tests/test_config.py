@@ -141,6 +141,10 @@ def test_bad_interval_names_file_line_field_and_fix(tmp_path: Path) -> None:
             ":3: channels[0].quiet: '22' is not a time of day",
         ),
         (
+            "channels:\n  - id: console\n    digest_at: 12:30\n",
+            ':3: channels[0].digest_at: write the time in quotes, e.g. "12:30"',
+        ),
+        (
             "channels:\n  - id: console\n    quiet: '7:00-07:00'\n",
             ":3: channels[0].quiet: '7:00-07:00' starts and ends at the same time",
         ),
