@@ -267,3 +267,12 @@ def serve_main(make: Any, description: str, argv: list[str] | None = None) -> No
     signal.signal(signal.SIGINT, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+def html_page(status: int, text: str) -> dict[str, object]:
+    """`bad_answer` options for a gateway's error page, not the platform's JSON."""
+    return {
+        "status": status,
+        "body": f"<html>\n<h1>{text}</h1>\n</html>",
+        "content_type": "text/html",
+    }

@@ -8,6 +8,7 @@ from bot.errors import DeliveryError
 from bot.notify.base import OutgoingMessage, RejectedMessage, UncertainDelivery
 from bot.notify.pacing import Pacer
 from bot.notify.slack import SlackNotifier
+from tests.fakes._server import html_page
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.notify.builders import alert, digest
 from tests.notify.test_pacing import FakeClock
@@ -138,15 +139,6 @@ async def test_each_message_waits_for_the_pacer(slack_api: FakeSlackAPI) -> None
     assert len(slack_api.messages) == 3
 
 
-def html(status: int, text: str) -> dict[str, object]:
-    """A gateway's error page, not Slack's JSON."""
-    return {
-        "status": status,
-        "body": f"<html>\n<h1>{text}</h1>\n</html>",
-        "content_type": "text/html",
-    }
-
-
 @pytest.mark.parametrize(
     ("answer", "kind"),
     [
@@ -154,9 +146,9 @@ def html(status: int, text: str) -> dict[str, object]:
         ({"body": ""}, UncertainDelivery),
         ({"body": "[]"}, UncertainDelivery),
         ({"body": '{"ok": true}'}, UncertainDelivery),  # posted, but no ts to keep
-        (html(502, "Bad Gateway"), DeliveryError),
+        (html_page(502, "Bad Gateway"), DeliveryError),
         ({"status": 502, "body": ""}, DeliveryError),
-        (html(403, "Forbidden"), DeliveryError),  # a proxy's, not Slack's: no pause
+        (html_page(403, "Forbidden"), DeliveryError),  # a proxy's, not Slack's: no pause
     ],
 )  # fmt: skip
 async def test_an_answer_that_is_not_slacks_is_transient(

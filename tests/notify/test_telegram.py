@@ -11,6 +11,7 @@ from bot.errors import DeliveryError
 from bot.notify.base import OutgoingMessage, RejectedMessage, UncertainDelivery
 from bot.notify.pacing import Pacer
 from bot.notify.telegram import TelegramNotifier, bot_base_url
+from tests.fakes._server import html_page
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.notify.builders import alert, digest
 
@@ -174,15 +175,6 @@ def test_bot_base_url(given: str | None, expected: str) -> None:
     assert bot_base_url(given) == expected
 
 
-def html(status: int, text: str) -> dict[str, object]:
-    """A gateway's error page, not the Bot API's JSON."""
-    return {
-        "status": status,
-        "body": f"<html>\n<h1>{text}</h1>\n</html>",
-        "content_type": "text/html",
-    }
-
-
 @pytest.mark.parametrize(
     ("answer", "kind"),
     [
@@ -191,10 +183,10 @@ def html(status: int, text: str) -> dict[str, object]:
         ({"body": "[]"}, UncertainDelivery),
         ({"body": '{"ok": true}'}, UncertainDelivery),
         ({"body": '{"ok": true, "result": true}'}, UncertainDelivery),  # no message id
-        (html(502, "Bad Gateway"), DeliveryError),
+        (html_page(502, "Bad Gateway"), DeliveryError),
         ({"status": 502, "body": ""}, DeliveryError),
-        (html(400, "Bad Request"), DeliveryError),  # a proxy's, not Telegram's: not refused
-        (html(403, "Forbidden"), DeliveryError),  # nor a reason to pause the chat
+        (html_page(400, "Bad Request"), DeliveryError),  # a proxy's, not Telegram's: not refused
+        (html_page(403, "Forbidden"), DeliveryError),  # nor a reason to pause the chat
     ],
 )
 async def test_an_answer_that_is_not_the_bot_apis_is_transient_and_quiet(
