@@ -178,11 +178,10 @@ def health(state: State, grace: timedelta) -> None:
     from bot.store import feeds as feed_store
     from bot.store.db import Database
 
-    limit = grace
     database = Database(state.config.database_url)
     with database.read() as session:
         late = feed_store.most_overdue(session, datetime.now(UTC))
-    if late is not None and late > limit:
+    if late is not None and late > grace:
         err.print(
             f"unhealthy: a feed is {format_duration(late)} overdue; is the scheduler running?"
         )
@@ -297,7 +296,6 @@ def feeds_remove(state: State, url_or_id: str) -> None:
         err.print(
             "feeds.yaml lists it, but it stays removed, also after a restart;"
             " `skywatch feeds add URL` brings it back",
-            markup=False,
         )
 
 
@@ -337,7 +335,7 @@ def feeds_import(state: State, opml_file: Path) -> None:
             refused.append(f"{outline.url}: {e}")
     out.print(f"imported {_count(added, 'feed')} from {opml_file} ({skipped} already followed)")
     for line in refused:
-        err.print(f"not imported {line}", markup=False)
+        err.print(f"not imported {line}")
 
 
 def _count(n: int, noun: str) -> str:
@@ -396,7 +394,7 @@ def parse(state: State, source: str) -> None:
             ]
         )
     if parsed.problem:
-        err.print(f"note: the feed is broken and was recovered: {parsed.problem}", markup=False)
+        err.print(f"note: the feed is broken and was recovered: {parsed.problem}")
 
 
 # -- matching -----------------------------------------------------------------------------
@@ -542,7 +540,7 @@ def digest(state: State, channel_id: str, dry_run: bool, since: timedelta | None
         return
     with database.write() as session:
         waiting = _waiting_manual_digest(session, channel_id)
-        key = waiting or f"digest:{channel_id}:manual:{now.isoformat()}"
+        key = waiting or _manual_digest_prefix(channel_id) + now.isoformat()
         if waiting is not None:  # asked for again: due now, whatever its backoff said
             session.execute(
                 update(OutboxRow)
@@ -578,6 +576,11 @@ def digest(state: State, channel_id: str, dry_run: bool, since: timedelta | None
 _WAITING = ("pending", "sending", "held")
 
 
+def _manual_digest_prefix(channel_id: str) -> str:
+    """How the dedup keys of `skywatch digest`'s digests for a channel start."""
+    return f"digest:{channel_id}:manual:"
+
+
 def _waiting_manual_digest(session: Any, channel_id: str) -> str | None:
     """The dedup key of a `skywatch digest` still waiting for this channel, if any."""
     from sqlalchemy import select
@@ -589,7 +592,7 @@ def _waiting_manual_digest(session: Any, channel_id: str) -> str | None:
         .where(
             OutboxRow.channel_id == channel_id,
             OutboxRow.kind == "digest",
-            OutboxRow.dedup_key.startswith(f"digest:{channel_id}:manual:"),
+            OutboxRow.dedup_key.startswith(_manual_digest_prefix(channel_id)),
             OutboxRow.status.in_(_WAITING),
         )
         .limit(1)
@@ -689,13 +692,12 @@ def channel_resume(state: State, channel_id: str) -> None:
             known = ", ".join(session.scalars(select(Channel.id).order_by(Channel.id))) or "none"
             raise click.ClickException(f"no channel {channel_id!r} (known: {known})")
         if not channel_store.resume_channel(session, channel_id, utcnow()):
-            out.print(f"{channel_id} is not paused; nothing to do", markup=False)
+            out.print(f"{channel_id} is not paused; nothing to do")
             return
         waiting = _channel_pending(session, channel_id)
     out.print(
         f"resumed {channel_id}: {waiting} kept message(s) go out at the next send "
         "(within seconds while `skywatch run` is running)",
-        markup=False,
     )
 
 
@@ -730,10 +732,10 @@ def main(argv: list[str] | None = None) -> None:
         e.show()
         sys.exit(e.exit_code)
     except ConfigError as e:
-        err.print(str(e), markup=False, highlight=False)
+        err.print(str(e), highlight=False)
         sys.exit(2)
     except BotError as e:
-        err.print(f"error: {e}", markup=False, highlight=False)
+        err.print(f"error: {e}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -743,7 +745,6 @@ def main(argv: list[str] | None = None) -> None:
         err.print(
             f"unexpected error: {type(e).__name__}: {e}\n"
             "This is a bug in Skywatch; run again with SKYWATCH_DEBUG=1 for details.",
-            markup=False,
             highlight=False,
         )
         sys.exit(1)

@@ -134,8 +134,7 @@ def _plain_item(raw: RawItem, now: datetime, lang: str | None) -> Item | None:
     The shape: ASCII title and summary, already folded (no whitespace but single
     inner spaces), no entities, no markup but one `<p>` around the whole summary,
     nothing to truncate, no control characters, a link `canonical_url` keeps as it is
-    (or none), and no
-    relative identity (a plain `RawItem`). Then each text is its own normalized
+    (or none), and no relative identity (a plain `RawItem`). Then each text is its own normalized
     form, and `content_hash` hashes the very string the checks look at.
     """
     if type(raw) is not RawItem:  # a ParsedItem's key may be its relative reference

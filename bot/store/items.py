@@ -256,7 +256,8 @@ def row_id(text: str) -> int | None:
     if not (text.isascii() and text.isdigit()):
         return None
     # the length test first: int() of thousands of digits is slow, then refused
-    return int(text) if len(text) <= 19 and int(text) <= MAX_ROW_ID else 0
+    value = int(text) if len(text) <= 19 else 0
+    return value if value <= MAX_ROW_ID else 0
 
 
 def get_item(session: Session, item_id: int) -> StoredItem | None:
